@@ -1,0 +1,3 @@
+from cinerec.cli import main
+
+main()
