@@ -301,10 +301,10 @@ class Recommender(ABC):
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         for k in _BASE_STATE:
             setattr(self, k + "_", arrays[f"_base.{k}"])
-        self.rating_scale_ = tuple(float(x) for x in self.rating_scale_)
-        self.n_users_ = int(self.n_users_)
-        self.n_items_ = int(self.n_items_)
-        self.global_mean_ = float(self.global_mean_)
+        self.rating_scale_ = tuple(float(x) for x in np.ravel(self.rating_scale_))
+        self.n_users_ = int(np.ravel(self.n_users_)[0])
+        self.n_items_ = int(np.ravel(self.n_items_)[0])
+        self.global_mean_ = float(np.ravel(self.global_mean_)[0])
         self._load_state({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
         self.fitted_ = True
 
