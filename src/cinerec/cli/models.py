@@ -1,9 +1,183 @@
-"""`cinerec` commands for the models area."""
+"""`cinerec train | evaluate | recommend | compare | models`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from cinerec.errors import ConfigError
+
+_SPLIT_HELP = (
+    "random:0.9 | random:0.8,0.1 | temporal:0.8 | temporal:0.8,0.1 | user-temporal:0.8 | "
+    "user-last:N | kfold:5:1 | loo | u1..u5 | ua | ub"
+)
+_FORMATS = ("table", "json", "csv", "md")
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in _FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(_FORMATS)}, got {fmt!r}")
+    return fmt
+
+
+def _print_reports(reports: list, fmt: str) -> None:
+    from rich.console import Console
+
+    from cinerec.report import tables
+
+    if fmt == "table":
+        Console().print(tables.rich_table(reports))
+    elif fmt == "json":
+        typer.echo(tables.to_json(reports))
+    elif fmt == "csv":
+        typer.echo(tables.to_csv(reports), nl=False)
+    else:
+        typer.echo(tables.to_markdown(reports))
+
+
+def _print_recommendations(recs, dataset, fmt: str, title: str) -> None:
+    records = recs.to_records(dataset)
+    if fmt == "json":
+        typer.echo(json.dumps({"user": title, "fallback": recs.fallback, "items": records}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, caption=recs.fallback)
+    for col in ("#", "title", "predicted", "confidence", "why"):
+        table.add_column(col, overflow="fold")
+    for rec in records:
+        why = rec.get("explanation")
+        table.add_row(
+            str(rec["rank"]),
+            str(rec.get("title", rec["item_id"])),
+            f"{rec['predicted_rating']:.2f}" if "predicted_rating" in rec else f"{rec['score']:.3f}",
+            f"{rec['confidence']:.2f} (sigma {rec['sigma']:.2f})",
+            _format_explanation(why),
+        )
+    Console().print(table)
+
+
+def _format_explanation(why: dict | None) -> str:
+    if not why:
+        return ""
+    parts = []
+    for key, value in why.items():
+        label = key.replace("_", " ")
+        parts.append(f"{label} {value:.2f}" if isinstance(value, float) else f"{label} {value}")
+    return ", ".join(parts)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    @app.command("models")
+    def models_cmd() -> None:
+        """List the registered models and their default hyper-parameters."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from cinerec.models.base import available_models, model_class
+
+        table = Table(title="cinerec models")
+        table.add_column("name")
+        table.add_column("kind")
+        table.add_column("defaults", overflow="fold")
+        for name in available_models():
+            cls = model_class(name)
+            kind = "rating" if cls.predicts_ratings else "ranking"
+            table.add_row(name, kind, json.dumps(cls.Config().model_dump(mode="json")))
+        Console().print(table)
+
+    @app.command("train")
+    def train_cmd(
+        model: Annotated[str, typer.Argument(help="registered model name (see `cinerec models`)")],
+        data: Annotated[str, typer.Option(help="data set name or path")] = "ml-latest-small",
+        split: Annotated[str, typer.Option(help=_SPLIT_HELP)] = "random:0.9",
+        out: Annotated[Path, typer.Option(help="artifact folder to write")] = Path("artifacts/model"),
+        seed: Annotated[int, typer.Option(help="split seed")] = 42,
+        set_: Annotated[
+            list[str] | None, typer.Option("--set", help="hyper-parameter key=value (repeatable)")
+        ] = None,
+        config: Annotated[Path | None, typer.Option(help="JSON file of hyper-parameters")] = None,
+        k: Annotated[int, typer.Option("-k", help="cut-off of ranking metrics")] = 10,
+        evaluate: Annotated[bool, typer.Option(help="evaluate on the test part after fitting")] = True,
+        fmt: Annotated[str, typer.Option("--format", help="table|json|csv|md")] = "table",
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+    ) -> None:
+        """Fit MODEL on a split of a data set and save it as an artifact folder."""
+        from cinerec import experiment
+
+        _check_format(fmt)
+        overrides = experiment.parse_overrides(set_, config)
+        ctx = experiment.load_context(data, split, seed, progress=not quiet)
+        _, report = experiment.train(
+            model, ctx, overrides, out=out, evaluate_after=evaluate, k=k, progress=not quiet
+        )
+        if report is not None:
+            _print_reports([report], fmt)
+        if not quiet:
+            typer.echo(f"saved {model} to {out}", err=True)
+
+    @app.command("evaluate")
+    def evaluate_cmd(
+        artifact: Annotated[Path, typer.Argument(help="artifact folder written by `cinerec train`")],
+        k: Annotated[int, typer.Option("-k")] = 10,
+        fmt: Annotated[str, typer.Option("--format", help="table|json|csv|md")] = "table",
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ) -> None:
+        """Re-evaluate a saved model on the test part recorded in its manifest."""
+        from cinerec import experiment
+
+        _check_format(fmt)
+        report = experiment.evaluate_artifact(artifact, k=k, progress=not quiet)
+        _print_reports([report], fmt)
+
+    @app.command("recommend")
+    def recommend_cmd(
+        artifact: Annotated[Path, typer.Argument(help="artifact folder")],
+        user: Annotated[str, typer.Option(help="raw user id (as in the data files)")],
+        k: Annotated[int, typer.Option("-k")] = 10,
+        risk_aversion: Annotated[
+            float, typer.Option(help="re-rank by score - lambda * item sigma (paper 000, 5.3)")
+        ] = 0.0,
+        include_seen: Annotated[bool, typer.Option(help="allow items the user already rated")] = False,
+        fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ) -> None:
+        """Top-K movies for a user, with titles, predicted ratings, confidence and why."""
+        from cinerec import experiment
+
+        model, ctx = experiment.load_artifact(artifact, progress=not quiet)
+        index = experiment.resolve_user(ctx.dataset, user)
+        recs = model.recommend(index, k=k, exclude_seen=not include_seen, risk_aversion=risk_aversion)
+        _print_recommendations(recs, ctx.dataset, fmt, title=f"top {k} for user {user} ({model.name})")
+
+    @app.command("compare")
+    def compare_cmd(
+        models: Annotated[list[str], typer.Argument(help="model names")],
+        data: Annotated[str, typer.Option(help="data set name or path")] = "ml-latest-small",
+        split: Annotated[str, typer.Option(help=_SPLIT_HELP)] = "random:0.9",
+        seed: Annotated[int, typer.Option()] = 42,
+        k: Annotated[int, typer.Option("-k")] = 10,
+        set_: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="MODEL.key=value hyper-parameter (repeatable)"),
+        ] = None,
+        fmt: Annotated[str, typer.Option("--format", help="table|json|csv|md")] = "table",
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ) -> None:
+        """Fit and evaluate several models on the same split: one table, best marked."""
+        from cinerec import experiment
+
+        _check_format(fmt)
+        configs: dict[str, dict] = {}
+        for key, value in experiment.parse_overrides(set_).items():
+            name, _, param = key.partition(".")
+            if not param or name not in models:
+                raise ConfigError(f"--set for compare expects MODEL.key=value with MODEL in {models}, got {key!r}")
+            configs.setdefault(name, {})[param] = value
+        ctx = experiment.load_context(data, split, seed, progress=not quiet)
+        reports = experiment.compare(models, ctx, configs, k=k, progress=not quiet)
+        _print_reports(reports, fmt)

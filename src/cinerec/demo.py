@@ -1,0 +1,96 @@
+"""`make demo`: find or fetch data, train, evaluate, compare, recommend.
+
+Data, in order: ml-latest-small in the data home ($CINEREC_DATA, else
+~/.cache/cinerec); a download of it from GroupLens; and when neither works (offline),
+a synthetic release in the same format, generated once into the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from rich.console import Console
+
+from cinerec.errors import CinerecError
+
+DEMO_MODELS = ["bias", "item-knn", "svd", "ncf"]
+SYNTHETIC = {"n_ratings": 200_000, "n_users": 2_000, "n_items": 4_000, "seed": 0}
+
+
+def find_data(console: Console) -> str:
+    """A data set name or path the demo can load, fetching or generating as needed."""
+    from cinerec.data import data_home, load_dataset
+
+    try:
+        load_dataset("ml-latest-small", progress=False)
+        console.print(f"[green]data:[/] ml-latest-small from {data_home()}")
+        return "ml-latest-small"
+    except CinerecError:
+        pass
+    if os.environ.get("CINEREC_OFFLINE") != "1":
+        try:
+            console.print("ml-latest-small is not in the data home: trying GroupLens ...")
+            load_dataset("ml-latest-small", download=True, progress=True)
+            return "ml-latest-small"
+        except CinerecError as e:
+            console.print(f"[yellow]download failed:[/] {e}")
+    from cinerec.data.synthetic import generate
+
+    out = Path(data_home()) / "synthetic-demo"
+    if not (out / "ratings.csv").exists():
+        console.print(f"[yellow]offline:[/] generating a synthetic MovieLens-format release in {out}")
+        generate(out, **SYNTHETIC, progress=True)
+    return str(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", nargs="+", default=DEMO_MODELS)
+    parser.add_argument("--split", default="random:0.9")
+    parser.add_argument("--out", default="demo-out")
+    args = parser.parse_args(argv)
+    console = Console()
+    try:
+        run(console, args.models, args.split, Path(args.out))
+    except CinerecError as e:
+        console.print(f"[bold red]error:[/] {e}")
+        raise SystemExit(2) from None
+
+
+def run(console: Console, models: list[str], split: str, out: Path) -> None:
+    from cinerec import experiment
+    from cinerec.cli.models import _print_recommendations
+    from cinerec.report import tables
+
+    data = find_data(console)
+    ctx = experiment.load_context(data, split, seed=42)
+    info = ctx.dataset.describe()
+    console.print(
+        f"{info['ratings']:,} ratings, {info['users']:,} users, {info['rated_items']:,} rated of "
+        f"{info['items']:,} movies; split {split}: {ctx.split.train.n_ratings:,} train / "
+        f"{ctx.split.test.n_ratings:,} test"
+    )
+    console.rule("compare")
+    reports = experiment.compare(models, ctx)
+    console.print(tables.rich_table(reports))
+    (out).mkdir(parents=True, exist_ok=True)
+    (out / "compare.md").write_text(tables.to_markdown(reports))
+
+    explainer = "ncf" if "ncf" in models else models[-1]
+    console.rule(f"recommendations ({explainer})")
+    model, _ = experiment.train(explainer, ctx, out=out / explainer, evaluate_after=False)
+    counts = ctx.split.train.user_counts
+    user = int(counts.argmax())
+    raw = ctx.dataset.user_ids.raw(user)
+    recs = model.recommend(user, k=10)
+    _print_recommendations(recs, ctx.dataset, "table", title=f"top 10 for user {raw}")
+    console.print(
+        f"saved: {out / explainer} — try `cinerec recommend {out / explainer} --user {raw}` "
+        f"and `cinerec evaluate {out / explainer}`"
+    )
+
+
+if __name__ == "__main__":
+    main()
