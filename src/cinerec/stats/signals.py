@@ -1,9 +1,17 @@
 """Train-only per-item variance signals used by every recommendation.
 
-``confidence`` is how much a recommendation of this item can be trusted from the
-rating distribution alone (paper 000, 5.3): high when the item's ratings agree (low
-population sigma) and there are enough of them. Definitions are in
-`cinerec.stats` and the README.
+Every model's ``recommend`` attaches these to its items (confidence) and can re-rank
+risk-averse (paper 000, 5.3: high-sigma movies are risky despite their mean). They are
+computed from ``train`` only, with the formulas of `cinerec.stats.core`:
+
+* ``sigma``: population sd of the item's train ratings (0 for an item without any);
+* ``consistency`` = clip(1 - sigma / sigma_max, 0, 1), sigma_max = (hi - lo) / 2;
+* ``polarization`` = 2 * min(share <= lo + 1, share >= hi - 1), 0 without ratings;
+* ``confidence`` = consistency * n / (n + SUPPORT_PRIOR): how much the rating
+  distribution alone lets us trust a recommendation of this item. It is high when the
+  ratings agree AND there are enough of them; the shrinkage factor n / (n + 5) stops
+  an item with one or two identical ratings (sigma 0) from looking certain. An item
+  with no train rating has confidence 0. Always in [0, 1].
 """
 
 from __future__ import annotations
@@ -11,28 +19,28 @@ from __future__ import annotations
 import numpy as np
 
 from cinerec.data.dataset import Dataset
+from cinerec.stats.core import item_group_stats
 
 #: Pseudo-count: an item with n ratings gets n / (n + SUPPORT_PRIOR) of its consistency.
 SUPPORT_PRIOR = 5.0
 
 
 def item_risk(train: Dataset) -> dict[str, np.ndarray]:
-    """Per item (over the whole catalogue): population sigma, consistency, confidence.
+    """Per item (over the whole catalogue): sigma, consistency, polarization, confidence, count.
 
-    sigma is 0 for items without ratings; consistency = 1 - sigma / sigma_max with
-    sigma_max = (max - min) / 2 (the largest population sigma on the scale);
-    confidence = consistency * n / (n + SUPPORT_PRIOR), in [0, 1].
+    All arrays are float64 of length ``train.n_items``; items without ratings get
+    sigma 0, consistency 1 (nothing disagrees), polarization 0, confidence 0, count 0.
     """
-    n = np.bincount(train.items, minlength=train.n_items).astype(np.float64)
-    r = train.ratings.astype(np.float64)
-    s1 = np.bincount(train.items, weights=r, minlength=train.n_items)
-    s2 = np.bincount(train.items, weights=r * r, minlength=train.n_items)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(n > 0, s1 / n, 0.0)
-        var = np.where(n > 0, s2 / n - mean**2, 0.0)
-    sigma = np.sqrt(np.clip(var, 0.0, None))
-    lo, hi = train.rating_scale
-    sigma_max = (hi - lo) / 2.0
-    consistency = np.clip(1.0 - sigma / sigma_max, 0.0, 1.0)
+    gs = item_group_stats(train, ddof=0)
+    n = gs.count.astype(np.float64)
+    sigma = np.nan_to_num(gs.sigma, nan=0.0)
+    consistency = np.nan_to_num(gs.consistency, nan=1.0)
+    polarization = np.nan_to_num(gs.polarization, nan=0.0)
     confidence = consistency * n / (n + SUPPORT_PRIOR)
-    return {"sigma": sigma, "consistency": consistency, "confidence": confidence, "count": n}
+    return {
+        "sigma": sigma,
+        "consistency": consistency,
+        "polarization": polarization,
+        "confidence": confidence,
+        "count": n,
+    }
