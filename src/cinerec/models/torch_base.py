@@ -1,0 +1,280 @@
+"""`TorchRecommender`: the base of every torch model (MF, AutoRec, NCF).
+
+A subclass says how to build its ``nn.Module`` (`build_module`), how to turn a train
+`Dataset` into tensors (`train_tensors`), what one batch's loss is (`batch_loss`) and
+how to predict/score with the module. This class does the rest: seeds, device,
+validation hold-out, running the one `Trainer`, batched no-grad inference, and
+persistence of the module's ``state_dict`` through safetensors.
+
+Compression hooks (used by ``cinerec.compress``):
+
+- `embedding_tables()` maps a dotted path inside ``self.module_`` to an embedding
+  module; `replace_embedding(path, module)` swaps one in place. Models only ever call
+  a table's ``forward(idx)`` (and ``dot_all(x)`` when present), never ``.weight[idx]``,
+  so a quantized table works everywhere.
+- ``self.compression`` (a JSON dict or None) is saved in the artifact; on load,
+  `_load_state` builds the module, calls
+  ``cinerec.compress.api.prepare_for_load(self, compression)`` so the compressed
+  modules exist, then loads the ``state_dict`` strictly.
+- `finetune(train, valid, epochs)` re-runs the same `Trainer` on the current
+  (possibly compressed) module, for quantization-aware fine-tuning.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from cinerec.data.dataset import Dataset
+from cinerec.errors import ConfigError
+from cinerec.models.base import ModelConfig, Recommender
+from cinerec.train.trainer import (
+    Trainer,
+    TrainerConfig,
+    TrainHistory,
+    resolve_device,
+    seed_everything,
+)
+
+#: TrainerConfig fields a torch model's config carries flat (so `--set epochs=5` works).
+_TRAINER_FIELDS = tuple(f for f in TrainerConfig.model_fields if f != "seed")
+
+
+class TorchModelConfig(ModelConfig):
+    """Shared hyper-parameters of torch models: the `TrainerConfig` fields, flat."""
+
+    epochs: int = Field(20, ge=0)
+    batch_size: int = Field(256, ge=1)
+    eval_batch_size: int = Field(8192, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    optimizer: Literal["adam", "sgd"] = "adam"
+    momentum: float = Field(0.0, ge=0)
+    schedule: Literal["none", "plateau", "step"] = "none"
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+    plateau_patience: int = Field(2, ge=0)
+    step_size: int = Field(10, ge=1)
+    step_gamma: float = Field(0.5, gt=0, le=1)
+    early_stopping_patience: int | None = Field(None, ge=1)
+    min_delta: float = Field(0.0, ge=0)
+    restore_best: bool = True
+    grad_clip: float | None = Field(None, gt=0)
+    mixed_precision: bool = True
+    #: "cpu" by default (reproducible); "auto" takes the GPU when there is one.
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    checkpoint_dir: str | None = None
+    resume: bool = False
+    progress: bool = True
+    #: Share of train held out (seeded) for early stopping / the plateau schedule
+    #: when ``fit`` gets no ``valid`` and one of them needs it; 0 disables.
+    valid_fraction: float = Field(0.1, ge=0, lt=1)
+
+
+class TorchRecommender(Recommender):
+    """Base of torch models; subclasses implement the module-level hooks below."""
+
+    Config: ClassVar[type[ModelConfig]] = TorchModelConfig
+    #: Dotted paths (inside ``module_``) of the embedding tables `embedding_tables` lists.
+    embedding_paths: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: ModelConfig | dict[str, Any] | None = None, **overrides: Any):
+        super().__init__(config, **overrides)
+        self.module_: nn.Module | None = None
+        self.compression: dict[str, Any] | None = None
+        self.history_: TrainHistory | None = None
+
+    # ---- subclass hooks -----------------------------------------------------------
+    @abstractmethod
+    def build_module(self) -> nn.Module:
+        """A freshly initialised module for the fitted sizes (``n_users_``, ``n_items_``...)."""
+
+    @abstractmethod
+    def train_tensors(self, train: Dataset) -> dict[str, Tensor]:
+        """Tensors (equal first dimension) the Trainer shuffles and slices into batches."""
+
+    @abstractmethod
+    def batch_loss(self, module: nn.Module, batch: dict[str, Tensor]) -> Any:
+        """Loss of one batch (or ``(loss, weight)``); see `cinerec.train.trainer`."""
+
+    @abstractmethod
+    def _predict_module(self, users: Tensor, items: Tensor) -> Tensor:
+        """Ratings for a batch of warm pairs (module in eval mode, no grad)."""
+
+    @abstractmethod
+    def _score_module(self, users: Tensor) -> Tensor:
+        """(len(users), n_items) scores for a batch of warm users."""
+
+    def valid_tensors(self, valid: Dataset) -> dict[str, Tensor] | Any:
+        """Validation input for the Trainer: by default (user, item, rating) triples."""
+        return _triples(valid)
+
+    def _prepare_training(self, train: Dataset) -> None:
+        """Hook run before `build_module` in `_fit` (e.g. to cache train structures)."""
+
+    # ---- compression hooks ------------------------------------------------------------
+    def embedding_tables(self) -> dict[str, nn.Module]:
+        """Dotted path inside ``module_`` -> embedding module, for every table."""
+        module = self._module()
+        return {p: module.get_submodule(p) for p in self.embedding_paths}
+
+    def replace_embedding(self, path: str, new_module: nn.Module) -> None:
+        """Swap the embedding module at ``path`` (a key of `embedding_tables`)."""
+        module = self._module()
+        if path not in self.embedding_paths:
+            raise ConfigError(
+                f"{path!r} is not an embedding table of {self.name!r}; "
+                f"tables: {', '.join(self.embedding_paths) or 'none'}"
+            )
+        parent_path, _, attr = path.rpartition(".")
+        parent = module.get_submodule(parent_path) if parent_path else module
+        setattr(parent, attr, new_module.to(self.device_))
+
+    def artifact_extra(self) -> dict[str, Any]:
+        return {"compression": self.compression}
+
+    def apply_artifact_extra(self, extra: dict[str, Any]) -> None:
+        self.compression = extra.get("compression")
+
+    def finetune(
+        self, train: Dataset, valid: Dataset | None = None, epochs: int | None = None, **trainer_overrides: Any
+    ) -> TrainHistory:
+        """Continue training the current module (e.g. a compressed one) with the same
+        Trainer and loss; ``trainer_overrides`` change `TrainerConfig` fields (lr, ...).
+        The module is not rebuilt and no checkpoint is resumed."""
+        self._check_fitted()
+        overrides = {"resume": False, "checkpoint_dir": None} | trainer_overrides
+        if epochs is not None:
+            overrides["epochs"] = epochs
+        self._prepare_training(train)
+        history = self._run_trainer(train, valid, **overrides)
+        return history
+
+    # ---- Recommender hooks ------------------------------------------------------------
+    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+        seed_everything(self.config.seed)
+        self.device_ = resolve_device(self.config.device)
+        fit_on = train
+        needs_valid = self.config.early_stopping_patience is not None or self.config.schedule == "plateau"
+        if valid is None and needs_valid and self.config.valid_fraction > 0:
+            fit_on, valid = holdout(train, self.config.valid_fraction, self.config.seed)
+        self._prepare_training(fit_on)
+        self.module_ = self.build_module().to(self.device_)
+        self.history_ = self._run_trainer(fit_on, valid)
+
+    def _run_trainer(self, train: Dataset, valid: Dataset | None, **overrides: Any) -> TrainHistory:
+        cfg = self.trainer_config().model_copy(update=overrides)
+        trainer = Trainer(TrainerConfig.model_validate(cfg.model_dump()))
+        valid_in = self.valid_tensors(valid) if valid is not None and valid.n_ratings else None
+        module = self._module()
+        history = trainer.fit(module, self.batch_loss, self.train_tensors(train), valid_in)
+        module.eval()
+        return history
+
+    def trainer_config(self) -> TrainerConfig:
+        """The `TrainerConfig` this model's config describes."""
+        data = {f: getattr(self.config, f) for f in _TRAINER_FIELDS if hasattr(self.config, f)}
+        return TrainerConfig(seed=self.config.seed, **data)
+
+    def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        module = self._module()
+        module.eval()
+        out = np.empty(users.shape[0], dtype=np.float32)
+        bs = self.config.eval_batch_size
+        with torch.no_grad():
+            for s in range(0, users.shape[0], bs):
+                u = torch.as_tensor(users[s : s + bs], dtype=torch.long, device=self.device_)
+                i = torch.as_tensor(items[s : s + bs], dtype=torch.long, device=self.device_)
+                out[s : s + bs] = self._predict_module(u, i).float().cpu().numpy()
+        return out
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        module = self._module()
+        module.eval()
+        out = np.empty((users.shape[0], self.n_items_), dtype=np.float32)
+        # Rows per batch so one batch is about eval_batch_size * 64 scores.
+        bs = max(1, (self.config.eval_batch_size * 64) // max(self.n_items_, 1))
+        with torch.no_grad():
+            for s in range(0, users.shape[0], bs):
+                u = torch.as_tensor(users[s : s + bs], dtype=torch.long, device=self.device_)
+                out[s : s + bs] = self._score_module(u).float().cpu().numpy()
+        return out
+
+    def _state(self) -> dict[str, np.ndarray]:
+        # Floating tensors are stored as float32; integer buffers (quantized codes,
+        # BatchNorm's num_batches_tracked) keep their dtype.
+        out = {}
+        for k, v in self._module().state_dict().items():
+            t = v.detach().cpu()
+            if t.is_floating_point():
+                t = t.float()
+            out[k] = t.contiguous().numpy()
+        return out
+
+    def _load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.device_ = resolve_device(self.config.device)
+        self.module_ = self.build_module()
+        if self.compression:
+            from cinerec.compress.api import prepare_for_load
+
+            prepare_for_load(self, self.compression)
+        module = self.module_
+        target = module.state_dict()
+        tensors = {}
+        for k, v in arrays.items():
+            t = torch.from_numpy(np.ascontiguousarray(v))
+            if k in target and t.dtype != target[k].dtype:
+                t = t.to(target[k].dtype)
+            tensors[k] = t
+        module.load_state_dict(tensors, strict=True)
+        module.to(self.device_)
+        module.eval()
+        self._after_load()
+
+    def _after_load(self) -> None:
+        """Hook run after the weights are loaded (rebuild caches)."""
+
+    # ---- helpers ------------------------------------------------------------------
+    def _module(self) -> nn.Module:
+        if self.module_ is None:
+            self._check_fitted()
+            raise ConfigError(f"model {self.name!r} has no module")  # pragma: no cover
+        return self.module_
+
+    @property
+    def device(self) -> torch.device:
+        return getattr(self, "device_", torch.device("cpu"))
+
+
+def holdout(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """Seeded random split of ``train`` rows into (fit part, validation part)."""
+    rng = np.random.default_rng(seed)
+    n_valid = int(round(train.n_ratings * fraction))
+    if n_valid == 0 or n_valid >= train.n_ratings:
+        raise ConfigError(
+            f"valid_fraction={fraction} leaves no rows to fit or validate on "
+            f"({train.n_ratings} ratings); pass valid= or change valid_fraction"
+        )
+    mask = np.zeros(train.n_ratings, dtype=bool)
+    mask[rng.permutation(train.n_ratings)[:n_valid]] = True
+    return train.subset(~mask, name=f"{train.name}-fit"), train.subset(mask, name=f"{train.name}-valid")
+
+
+def _triples(data: Dataset) -> dict[str, Tensor]:
+    return {
+        "user": torch.from_numpy(data.users.astype(np.int64)),
+        "item": torch.from_numpy(data.items.astype(np.int64)),
+        "rating": torch.from_numpy(data.ratings.copy()),
+    }
+
+
+def dot_all(table: nn.Module, vecs: Tensor) -> Tensor:
+    """``vecs @ table.T`` over every row of an embedding module, using its ``dot_all``
+    when it has one (quantized tables score without rebuilding fp32 weights)."""
+    if hasattr(table, "dot_all"):
+        return table.dot_all(vecs)
+    return vecs @ table.weight.T

@@ -1,0 +1,89 @@
+"""`TorchMF` ("mf-torch"): biased matrix factorisation trained by the torch Trainer.
+
+r_hat(u, i) = mu + b_u + b_i + p_u . q_i, MSE on observed ratings plus an L2 penalty on
+the rows a batch touches (the classic SGD regularisation, so rows that are not in a
+batch are not shrunk as Adam's dense ``weight_decay`` would do), Adam.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field
+from torch import Tensor, nn
+
+from cinerec.data.dataset import Dataset
+from cinerec.models.base import ModelConfig
+from cinerec.models.torch_base import TorchModelConfig, TorchRecommender, _triples, dot_all
+
+
+class TorchMFConfig(TorchModelConfig):
+    n_factors: int = Field(64, ge=1)
+    #: L2 weight on the batch's user/item factors and biases (per rating).
+    reg: float = Field(0.05, ge=0)
+    init_std: float = Field(0.05, gt=0)
+    epochs: int = 40
+    batch_size: int = 1024
+    lr: float = 3e-3
+    early_stopping_patience: int | None = 3
+
+
+class MFModule(nn.Module):
+    """User/item factors and biases plus the global mean (a buffer)."""
+
+    def __init__(self, n_users: int, n_items: int, factors: int, global_mean: float, init_std: float):
+        super().__init__()
+        self.user_emb = nn.Embedding(n_users, factors)
+        self.item_emb = nn.Embedding(n_items, factors)
+        self.user_bias = nn.Embedding(n_users, 1)
+        self.item_bias = nn.Embedding(n_items, 1)
+        self.register_buffer("global_mean", torch.tensor(float(global_mean)))
+        nn.init.normal_(self.user_emb.weight, 0.0, init_std)
+        nn.init.normal_(self.item_emb.weight, 0.0, init_std)
+        nn.init.zeros_(self.user_bias.weight)
+        nn.init.zeros_(self.item_bias.weight)
+
+    def forward(self, users: Tensor, items: Tensor) -> Tensor:
+        p, q = self.user_emb(users), self.item_emb(items)
+        bu, bi = self.user_bias(users).squeeze(-1), self.item_bias(items).squeeze(-1)
+        return self.global_mean + bu + bi + (p * q).sum(-1)
+
+    def score_all(self, users: Tensor) -> Tensor:
+        n_items = self.item_bias.num_embeddings
+        all_items = torch.arange(n_items, device=users.device)
+        bi = self.item_bias(all_items).squeeze(-1)
+        bu = self.user_bias(users)
+        return self.global_mean + bu + bi[None, :] + dot_all(self.item_emb, self.user_emb(users))
+
+
+class TorchMF(TorchRecommender):
+    """Biased MF with Adam and per-batch L2 (target RMSE ~0.86 on ml-latest-small)."""
+
+    name = "mf-torch"
+    Config: ClassVar[type[ModelConfig]] = TorchMFConfig
+    embedding_paths = ("user_emb", "item_emb")
+
+    def build_module(self) -> nn.Module:
+        c = self.config
+        return MFModule(self.n_users_, self.n_items_, c.n_factors, self.global_mean_, c.init_std)
+
+    def train_tensors(self, train: Dataset) -> dict[str, Tensor]:
+        return _triples(train)
+
+    def batch_loss(self, module: nn.Module, batch: dict[str, Tensor]) -> Any:
+        u, i, r = batch["user"], batch["item"], batch["rating"]
+        p, q = module.user_emb(u), module.item_emb(i)
+        bu, bi = module.user_bias(u).squeeze(-1), module.item_bias(i).squeeze(-1)
+        pred = module.global_mean + bu + bi + (p * q).sum(-1)
+        mse = ((pred - r) ** 2).mean()
+        if not module.training or self.config.reg == 0:
+            return mse
+        penalty = (p.pow(2).sum(-1) + q.pow(2).sum(-1) + bu.pow(2) + bi.pow(2)).mean()
+        return mse + self.config.reg * penalty
+
+    def _predict_module(self, users: Tensor, items: Tensor) -> Tensor:
+        return self._module()(users, items)
+
+    def _score_module(self, users: Tensor) -> Tensor:
+        return self._module().score_all(users)

@@ -1,0 +1,123 @@
+"""NCF: paper 002's architecture, its preset, the attention explanation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cinerec.errors import ConfigError
+from cinerec.models.base import Recommender, create_model
+from cinerec.models.ncf import NCF, PAPER_PRESET
+from tests.conftest import make_ratings_dataset
+
+FAST = {"epochs": 3, "batch_size": 64, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_ratings_dataset(n_users=50, n_items=30, density=0.4, seed=1)
+
+
+@pytest.fixture(scope="module")
+def paper_net(data) -> NCF:
+    """Full-size paper network (128-d), one short epoch."""
+    return NCF(FAST, epochs=1).fit(data)
+
+
+def test_architecture_matches_paper_section_4(paper_net: NCF) -> None:
+    m = paper_net.module_
+    assert m.user_emb.embedding_dim == 128 and m.item_emb.embedding_dim == 128
+    linears = [x for x in m.mlp if isinstance(x, nn.Linear)]
+    assert [(x.in_features, x.out_features) for x in linears] == [
+        (256, 512), (512, 256), (256, 128), (128, 64)
+    ]
+    assert [x.p for x in m.mlp if isinstance(x, nn.Dropout)] == [0.3, 0.2, 0.2, 0.1]
+    assert [x.num_features for x in m.mlp if isinstance(x, nn.BatchNorm1d)] == [512, 256, 128, 64]
+    kinds = [type(x).__name__ for x in m.mlp]
+    assert kinds[:4] == ["Linear", "BatchNorm1d", "ReLU", "Dropout"]  # BN after each dense layer
+    assert m.out.in_features == 64 and m.out.out_features == 1
+    assert m.attention is None  # section 6's attention is optional, off by default
+
+
+def test_xavier_initialisation(data) -> None:
+    model = NCF(FAST)
+    model._fit_common(data)
+    module = model.build_module()
+    for lin in [x for x in module.mlp if isinstance(x, nn.Linear)] + [module.out]:
+        bound = math.sqrt(6.0 / (lin.in_features + lin.out_features))
+        w = lin.weight.detach()
+        assert w.abs().max() <= bound + 1e-7
+        assert w.std() > 0.5 * bound / math.sqrt(3)  # uniform(-b, b) has std b / sqrt(3)
+        assert torch.all(lin.bias == 0)
+
+
+def test_output_in_rating_range(paper_net: NCF, data) -> None:
+    m = paper_net.module_
+    u = torch.arange(data.n_users).repeat(data.n_items)
+    i = torch.arange(data.n_items).repeat_interleave(data.n_users)
+    with torch.no_grad():
+        # Push embeddings far out: the sigmoid still bounds the output.
+        out = m.rating_min + m.rating_span * m.parts(m.user_emb(u) * 50, m.item_emb(i) * 50)[0]
+    assert out.min() >= 0.5 and out.max() <= 5.0
+
+
+def test_paper_preset_values() -> None:
+    p = NCF.paper_preset()
+    assert p["epochs"] == 10 and p["batch_size"] == 64 and p["lr"] == 1e-3
+    assert p["schedule"] == "plateau" and p["plateau_factor"] == 0.5 and p["plateau_patience"] == 2
+    assert p["early_stopping_patience"] is None and p["optimizer"] == "adam"
+    cfg = NCF({"preset": "paper", "epochs": 99}).config  # the preset wins
+    assert all(getattr(cfg, k) == v for k, v in PAPER_PRESET.items())
+    default = NCF().config
+    assert default.early_stopping_patience is not None and default.schedule == "plateau"
+
+
+def test_attention_weights_sum_to_one_and_strength_in_unit_range(data) -> None:
+    model = create_model("ncf", FAST, attention=True, embedding_dim=16).fit(data)
+    assert model.module_.attention is not None
+    u = torch.arange(data.n_users).repeat(3)
+    i = torch.arange(data.n_users * 3) % data.n_items
+    with torch.no_grad():
+        strength, w = model.module_.parts(model.module_.user_emb(u), model.module_.item_emb(i))
+    assert torch.allclose(w.sum(-1), torch.ones(len(u)), atol=1e-6)
+    assert (w >= 0).all() and (strength >= 0).all() and (strength <= 1).all()
+    ex = model.explain(int(data.users[0]), int(data.items[0]))
+    assert ex["method"] == "attention"
+    assert ex["user_preference_weight"] + ex["movie_characteristics_weight"] == pytest.approx(1.0)
+    pred = model.predict(np.array([data.users[0]]), np.array([data.items[0]]))[0]
+    assert ex["predicted_rating"] == pytest.approx(float(pred), abs=1e-4)
+    assert 0.0 <= ex["strength"] <= 1.0
+
+
+def test_explain_without_attention_and_in_recommend(paper_net: NCF, data) -> None:
+    ex = paper_net.explain(3, int(paper_net.seen_items(3)[0]))
+    assert ex["method"] == "gradient_x_input"
+    assert ex["user_preference_weight"] + ex["movie_characteristics_weight"] == pytest.approx(1.0)
+    assert 0 <= ex["user_preference_weight"] <= 1 and 0 <= ex["strength"] <= 1
+    assert paper_net.explain(-1, 0) is None
+    rec = paper_net.recommend(3, k=3)
+    assert all(e is not None and "strength" in e for e in rec.explanations)
+
+
+def test_fit_beats_mean_and_round_trips(tmp_path) -> None:
+    d = make_ratings_dataset(n_users=80, n_items=40, density=0.4, seed=2, noise=0.2)
+    mask = np.random.default_rng(0).random(d.n_ratings) < 0.2
+    train, test = d.subset(~mask), d.subset(mask)
+    model = create_model("ncf", FAST, epochs=10, embedding_dim=16).fit(train)
+    mean = create_model("mean").fit(train)
+    rmse = np.sqrt(np.mean((model.predict(test.users, test.items) - test.ratings) ** 2))
+    base = np.sqrt(np.mean((mean.predict(test.users, test.items) - test.ratings) ** 2))
+    assert rmse < base
+    model.save(tmp_path / "ncf")
+    loaded = Recommender.load(tmp_path / "ncf")
+    np.testing.assert_array_equal(loaded.predict(test.users, test.items), model.predict(test.users, test.items))
+    np.testing.assert_array_equal(loaded.score(np.arange(5)), model.score(np.arange(5)))
+
+
+def test_invalid_layers_dropout_is_config_error() -> None:
+    with pytest.raises(ConfigError):
+        NCF(layers=(64, 32), dropout=(0.1,))

@@ -1,0 +1,139 @@
+"""The single torch training loop: convergence, early stopping, schedules, resume, seeds."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from cinerec.errors import ConfigError
+from cinerec.train import Trainer, TrainerConfig
+
+
+def _data(n: int = 256, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1 * torch.randn(n, generator=g)
+    return {"x": x, "y": y}
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 1))
+
+
+def _loss(module: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    return ((module(batch["x"]).squeeze(-1) - batch["y"]) ** 2).mean()
+
+
+def _weights(module: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.state_dict().values()]
+
+
+BASE = {"epochs": 6, "batch_size": 32, "lr": 1e-2, "progress": False}
+
+
+def test_loss_decreases() -> None:
+    h = Trainer(BASE).fit(_net(), _loss, _data())
+    assert len(h) == 6 and h.train_loss[-1] < 0.5 * h.train_loss[0]
+    assert h.valid_loss == [None] * 6 and all(t >= 0 for t in h.time_s)
+
+
+def test_valid_callable_and_tuple_loss() -> None:
+    def weighted(module: nn.Module, batch: dict[str, torch.Tensor]):
+        return _loss(module, batch), batch["x"].shape[0]
+
+    h = Trainer(BASE).fit(_net(), weighted, _data(), valid=lambda m: 1.25)
+    assert h.valid_loss == [1.25] * 6
+
+
+def test_early_stopping_stops_and_restores_best() -> None:
+    module = _net()
+    snapshots: dict[int, list[torch.Tensor]] = {}
+
+    def record(epoch: int, history) -> None:
+        snapshots[epoch] = _weights(module)
+
+    # Validation loss that is best at epoch 2 then worsens: training must stop after
+    # `patience` bad epochs and come back to epoch 2's weights.
+    scripted = iter([3.0, 1.0, 2.0, 2.5, 2.6, 2.7, 2.8, 2.9])
+    h = Trainer(BASE, epochs=8, early_stopping_patience=2).fit(
+        module, _loss, _data(), valid=lambda m: next(scripted), on_epoch_end=record
+    )
+    assert h.epoch == [1, 2, 3, 4] and h.stopped_early and h.best_epoch == 2
+    assert h.restored_best
+    for a, b in zip(_weights(module), snapshots[2], strict=True):
+        assert torch.equal(a, b)
+
+
+def test_plateau_schedule_halves_lr() -> None:
+    losses = iter([1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    h = Trainer(BASE, schedule="plateau", plateau_factor=0.5, plateau_patience=1).fit(
+        _net(), _loss, _data(), valid=lambda m: next(losses)
+    )
+    # lr is recorded before each epoch's scheduler step. After the best epoch 1, a cut
+    # comes once the bad epochs exceed the patience (2 bad epochs), then the count
+    # restarts: epochs 2-3 bad -> cut, epochs 4-5 bad -> cut.
+    assert h.lr == pytest.approx([1e-2, 1e-2, 1e-2, 5e-3, 5e-3, 2.5e-3])
+
+
+def test_step_schedule_follows_paper_000_formula() -> None:
+    h = Trainer(BASE, epochs=7, schedule="step", step_size=3, step_gamma=0.1).fit(
+        _net(), _loss, _data()
+    )
+    expected = [1e-2 * 0.1 ** (t // 3) for t in range(7)]
+    assert h.lr == pytest.approx(expected)
+
+
+def test_same_seed_same_numbers_on_cpu() -> None:
+    a, b = _net(), _net()
+    ha = Trainer(BASE, seed=3).fit(a, _loss, _data())
+    hb = Trainer(BASE, seed=3).fit(b, _loss, _data())
+    assert ha.train_loss == hb.train_loss
+    assert all(torch.equal(x, y) for x, y in zip(_weights(a), _weights(b), strict=True))
+    hc = Trainer(BASE, seed=4).fit(_net(), _loss, _data())
+    assert hc.train_loss != ha.train_loss
+
+
+@pytest.mark.parametrize("schedule", ["plateau", "step"])
+def test_checkpoint_resume_matches_uninterrupted(tmp_path, schedule: str) -> None:
+    data, valid = _data(), _data(64, seed=1)
+    cfg = BASE | {"schedule": schedule, "step_size": 2, "plateau_patience": 0}
+    full = _net()
+    h_full = Trainer(cfg).fit(full, _loss, data, valid)
+
+    part = _net()
+    Trainer(cfg, epochs=3, checkpoint_dir=str(tmp_path)).fit(part, _loss, data, valid)
+    assert (tmp_path / "state.json").exists() and (tmp_path / "state.safetensors").exists()
+    resumed = _net()  # fresh weights: everything must come from the checkpoint
+    h_res = Trainer(cfg, checkpoint_dir=str(tmp_path), resume=True).fit(resumed, _loss, data, valid)
+    assert h_res.epoch == h_full.epoch
+    assert h_res.train_loss == pytest.approx(h_full.train_loss, rel=1e-6)
+    assert h_res.lr == pytest.approx(h_full.lr)
+    for a, b in zip(_weights(full), _weights(resumed), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_sgd_and_grad_clip_run_on_cpu() -> None:
+    t = Trainer(BASE, optimizer="sgd", momentum=0.9, lr=1e-2, grad_clip=1.0, device="cpu")
+    assert t.device.type == "cpu"
+    h = t.fit(_net(), _loss, _data())
+    assert h.train_loss[-1] < h.train_loss[0]
+
+
+def test_singleton_last_batch_is_merged_for_batchnorm() -> None:
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 1))
+    data = _data(65)
+    h = Trainer(BASE, epochs=1, batch_size=32).fit(net, _loss, data)
+    assert len(h) == 1
+
+
+def test_bad_inputs_raise_config_errors() -> None:
+    with pytest.raises(ConfigError):
+        Trainer(BASE).fit(_net(), _loss, {"x": torch.zeros(3, 4), "y": torch.zeros(2)})
+    with pytest.raises(ConfigError):
+        Trainer(BASE).fit(_net(), _loss, {})
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError):
+            Trainer(BASE, device="cuda")
+    assert TrainerConfig.model_validate(TrainerConfig().model_dump()) == TrainerConfig()
