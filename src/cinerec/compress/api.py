@@ -1,0 +1,197 @@
+"""One entry point to compress a torch model's embedding tables, and the loader hook.
+
+`compress_model(model, method, train, valid, **options)` replaces every table listed by
+``model.embedding_tables()`` in place and records a JSON spec in ``model.compression``
+(method, options, each table's module spec and original shape), which the artifact
+stores; `prepare_for_load` rebuilds empty modules from that spec when the artifact is
+loaded, so ``load_state_dict(strict=True)`` fills them.
+
+Methods:
+
+- ``int8`` / ``int4``: post-training row-wise quantization (`ptq`), no data needed;
+- ``qat-int8`` / ``qat-int4``: quantization-aware fine-tuning through the model's Trainer
+  then packed export (`qat`), needs ``train`` (``epochs``, default 5);
+- ``pq`` / ``rq``: product / residual k-means codes (`vq`); ``finetune_epochs > 0``
+  (needs ``train``) trains the codebooks end to end with the codes fixed;
+- ``hash`` / ``qr``: hashed / quotient-remainder tables, warm-started from the trained
+  rows and retrained through the Trainer (``epochs``, default 5), needs ``train``.
+
+Tables narrower than `MIN_ROW_DIM` (none in the current models) would be quantized to
+INT8 per table rather than row-wise, so per-row parameters do not outweigh the codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from cinerec.compress.base import CompressedEmbedding, module_from_spec
+from cinerec.compress.hashing import HashedEmbedding, QREmbedding
+from cinerec.compress.ptq import QuantizedEmbedding
+from cinerec.compress.qat import qat_pipeline
+from cinerec.compress.vq import PQEmbedding, RQEmbedding
+from cinerec.data.dataset import Dataset
+from cinerec.errors import ConfigError
+
+METHODS = ("int8", "int4", "qat-int8", "qat-int4", "pq", "rq", "hash", "qr")
+#: Row-wise scale/offset cost 4 bytes per row: below this width use one per table.
+MIN_ROW_DIM = 8
+
+
+def _tables(model: Any) -> dict[str, nn.Module]:
+    if not hasattr(model, "embedding_tables") or not hasattr(model, "replace_embedding"):
+        raise ConfigError(
+            f"model {getattr(model, 'name', type(model).__name__)!r} has no embedding tables "
+            "to compress; use a torch model (mf-torch, ncf, autorec)"
+        )
+    tables = model.embedding_tables()
+    if not tables:
+        raise ConfigError(f"model {model.name!r} declares no embedding tables to compress")
+    return tables
+
+
+def _need_data(method: str, train: Dataset | None) -> Dataset:
+    if train is None:
+        raise ConfigError(
+            f"method {method!r} trains the model and needs the training data (train=...); "
+            "the CLI rebuilds it from the artifact's provenance"
+        )
+    return train
+
+
+def compress_model(
+    model: Any,
+    method: str,
+    train: Dataset | None = None,
+    valid: Dataset | None = None,
+    **options: Any,
+) -> Any:
+    """Compress ``model``'s embedding tables in place with ``method``; returns the model.
+
+    Options (all optional): ``bits``, ``per_row`` (int/qat); ``epochs`` (qat, hash, qr);
+    ``subvectors``, ``stages``, ``centroids``, ``iters``, ``init``, ``finetune_epochs``,
+    ``codebook_dtype`` (pq/rq); ``buckets`` or ``bucket_ratio``, ``n_hashes``,
+    ``combine`` (hash/qr); ``seed``; ``lr`` (any method that trains).
+    """
+    if method not in METHODS:
+        raise ConfigError(f"unknown compression method {method!r}; choose one of {', '.join(METHODS)}")
+    if getattr(model, "compression", None):
+        raise ConfigError(
+            f"model is already compressed ({model.compression.get('method')}); "
+            "compress the original fp32 artifact instead"
+        )
+    tables = _tables(model)
+    shapes = {p: _shape(m) for p, m in tables.items()}
+    seed = int(options.get("seed", getattr(getattr(model, "config", None), "seed", 0)))
+    train_kw = {k: options[k] for k in ("lr",) if k in options}
+
+    if method in ("int8", "int4"):
+        bits = int(options.get("bits", 8 if method == "int8" else 4))
+        for path, m in tables.items():
+            b, pr = _bits_for(shapes[path], bits, options.get("per_row", True))
+            model.replace_embedding(path, QuantizedEmbedding.from_float(m.weight, b, pr))
+    elif method in ("qat-int8", "qat-int4"):
+        bits = int(options.get("bits", 8 if method == "qat-int8" else 4))
+        per_row = bool(options.get("per_row", True))
+        table_bits = {p: _bits_for(shapes[p], bits, per_row) for p in tables}
+        _with_train_kw(model, train_kw, lambda: qat_pipeline(
+            model, _need_data(method, train), valid, bits=bits,
+            epochs=int(options.get("epochs", 5)), per_row=per_row, table_bits=table_bits))
+    elif method in ("pq", "rq"):
+        k = int(options.get("centroids", 256))
+        common = {"n_centroids": k, "iters": int(options.get("iters", 20)), "seed": seed,
+                  "init": options.get("init", "kmeans++"), "codebook_dtype": "float32"}
+        for path, m in tables.items():
+            if method == "pq":
+                new = PQEmbedding.from_float(m.weight, int(options.get("subvectors", 8)), **common)
+            else:
+                new = RQEmbedding.from_float(m.weight, int(options.get("stages", 4)), **common)
+            model.replace_embedding(path, new)
+        ft = int(options.get("finetune_epochs", 0))
+        if ft > 0:
+            _with_train_kw(model, train_kw, lambda: model.finetune(_need_data(method, train), valid, epochs=ft))
+        dtype = options.get("codebook_dtype", "float16")
+        for m in model.embedding_tables().values():
+            m.set_codebook_dtype(dtype)
+    else:  # hash / qr
+        data = _need_data(method, train)
+        for path, m in tables.items():
+            n, _ = shapes[path]
+            buckets = int(options.get("buckets") or max(1, round(n / float(options.get("bucket_ratio", 4.0)))))
+            if buckets >= n:
+                continue  # nothing to gain on a table already smaller than the budget
+            if method == "hash":
+                new = HashedEmbedding.from_float(m.weight, buckets, int(options.get("n_hashes", 1)), seed)
+            else:
+                new = QREmbedding.from_float(m.weight, buckets, options.get("combine", "mult"))
+            model.replace_embedding(path, new)
+        _with_train_kw(model, train_kw, lambda: model.finetune(data, valid, epochs=int(options.get("epochs", 5))))
+
+    specs = {p: m.spec() for p, m in model.embedding_tables().items() if isinstance(m, CompressedEmbedding)}
+    model.compression = {
+        "method": method,
+        "options": {k: v for k, v in options.items() if isinstance(v, str | int | float | bool | None)},
+        "tables": specs,
+        "shapes": {p: list(s) for p, s in shapes.items()},
+    }
+    return model
+
+
+def _with_train_kw(model: Any, train_kw: dict[str, Any], run: Any) -> Any:
+    """Run a training stage, passing Trainer overrides (lr) through `finetune`."""
+    if not train_kw:
+        return run()
+    original = model.finetune
+
+    def finetune(train: Dataset, valid: Dataset | None = None, epochs: int | None = None, **kw: Any) -> Any:
+        return original(train, valid, epochs=epochs, **(train_kw | kw))
+
+    model.finetune = finetune
+    try:
+        return run()
+    finally:
+        del model.finetune  # back to the class method
+
+
+def _shape(module: nn.Module) -> tuple[int, int]:
+    if isinstance(module, nn.Embedding):
+        return int(module.num_embeddings), int(module.embedding_dim)
+    return int(module.num_embeddings), int(module.embedding_dim)  # type: ignore[arg-type]
+
+
+def _bits_for(shape: tuple[int, int], bits: int, per_row: bool) -> tuple[int, bool]:
+    return (bits, bool(per_row)) if shape[1] >= MIN_ROW_DIM else (8, False)
+
+
+def prepare_for_load(model: Any, spec: dict[str, Any]) -> None:
+    """Replace the model's fp32 tables by EMPTY compressed modules described by ``spec``
+    (``model.compression`` of a saved artifact) before ``load_state_dict``."""
+    for path, module_spec in spec.get("tables", {}).items():
+        model.replace_embedding(path, module_from_spec(module_spec))
+
+
+def embedding_bytes(model: Any) -> dict[str, float]:
+    """Bytes of the embedding tables: ``fp32_bytes`` (original shapes), ``compressed_bytes``
+    (current modules: codes + scales + codebooks...) and their ``ratio``."""
+    fp32 = compressed = 0
+    for module in _tables(model).values():
+        n, d = _shape(module)
+        fp32 += n * d * 4
+        if isinstance(module, CompressedEmbedding) or hasattr(module, "nbytes"):
+            compressed += int(module.nbytes())  # type: ignore[operator]
+        else:
+            compressed += sum(p.numel() * p.element_size() for p in module.parameters())
+    return {"fp32_bytes": fp32, "compressed_bytes": compressed, "ratio": fp32 / max(compressed, 1)}
+
+
+@torch.no_grad()
+def reconstruction_error(model: Any, reference: dict[str, torch.Tensor]) -> dict[str, float]:
+    """RMS error per table between the current (compressed) rows and fp32 ``reference``."""
+    out = {}
+    for path, module in _tables(model).items():
+        if path in reference:
+            idx = torch.arange(reference[path].shape[0])
+            out[path] = float(((module(idx).float().cpu() - reference[path]) ** 2).mean().sqrt())
+    return out

@@ -1,0 +1,83 @@
+"""What every compressed embedding module shares: a JSON spec to rebuild an empty
+skeleton at load time, its byte count, and scoring against a whole table (`dot_all`).
+
+A compressed module is a drop-in for ``nn.Embedding`` as the models use it:
+``module(idx) -> (len(idx), dim)`` float32 rows, plus ``dot_all(u) -> (B, n_rows)``
+that scores users against every row without materialising the fp32 table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from cinerec.errors import ArtifactError
+
+#: kind -> class, filled by the modules' ``__init_subclass__``.
+KINDS: dict[str, type[CompressedEmbedding]] = {}
+
+#: Rows per block when scoring: bounds the temporary float block to a few MB.
+SCORE_BLOCK_ROWS = 8192
+
+
+class CompressedEmbedding(nn.Module):
+    """Base of the compressed embedding modules."""
+
+    kind: ClassVar[str] = ""
+    num_embeddings: int
+    embedding_dim: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            KINDS[cls.kind] = cls
+
+    def spec(self) -> dict[str, Any]:
+        """JSON description (kind + constructor arguments) of this module's shapes."""
+        raise NotImplementedError
+
+    def nbytes(self) -> int:
+        """Bytes of every parameter and persistent buffer (what the artifact stores)."""
+        total = sum(p.numel() * p.element_size() for p in self.parameters())
+        total += sum(b.numel() * b.element_size() for b in self.buffers())
+        return int(total)
+
+    def dot_all(self, user_vecs: torch.Tensor) -> torch.Tensor:
+        """(B, dim) user vectors -> (B, num_embeddings) dot products with every row."""
+        raise NotImplementedError
+
+    def dequantize(self) -> torch.Tensor:
+        """The full (num_embeddings, dim) float32 table (for tests and analysis only)."""
+        idx = torch.arange(self.num_embeddings, device=self._device())
+        with torch.no_grad():
+            return torch.cat([self(idx[s : s + SCORE_BLOCK_ROWS])
+                              for s in range(0, self.num_embeddings, SCORE_BLOCK_ROWS)])
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """Dequantized table, so code written for ``nn.Embedding.weight`` keeps working
+        (slow path: prefer ``forward`` / ``dot_all``)."""
+        return self.dequantize()
+
+    def _device(self) -> torch.device:
+        for t in list(self.parameters()) + list(self.buffers()):
+            return t.device
+        return torch.device("cpu")
+
+
+def module_from_spec(spec: dict[str, Any]) -> CompressedEmbedding:
+    """An EMPTY module of the kind and shapes in ``spec`` (filled by load_state_dict)."""
+    # Import for the side effect of registering every kind.
+    from cinerec.compress import hashing, ptq, vq  # noqa: F401
+
+    kind = spec.get("kind")
+    cls = KINDS.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ArtifactError(
+            f"unknown compressed embedding kind {kind!r} in the artifact; known: "
+            f"{', '.join(sorted(KINDS))} (was it written by a newer cinerec?)"
+        )
+    args = {k: v for k, v in spec.items() if k != "kind"}
+    return cls(**args)

@@ -1,0 +1,87 @@
+"""compress_model on a real TorchMF: saves, loads, predicts the same, shrinks on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cinerec.compress.api import compress_model, embedding_bytes
+from cinerec.errors import ConfigError
+from cinerec.models.artifact import artifact_bytes
+from cinerec.models.base import Recommender, create_model
+from tests.conftest import make_ratings_dataset
+
+CFG = {"n_factors": 16, "epochs": 3, "progress": False, "batch_size": 256,
+       "early_stopping_patience": None, "valid_fraction": 0.0}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_ratings_dataset(n_users=80, n_items=60, density=0.3, seed=3)
+
+
+def _fitted(data):
+    return create_model("mf-torch", CFG).fit(data)
+
+
+@pytest.mark.parametrize(
+    ("method", "opts", "min_ratio"),
+    [
+        ("int8", {}, 3.2),
+        ("int4", {}, 5.3),
+        ("qat-int4", {"epochs": 1}, 5.3),
+        ("pq", {"subvectors": 4, "centroids": 16, "finetune_epochs": 1}, 1.5),
+        ("rq", {"stages": 2, "centroids": 8}, 1.2),
+        ("hash", {"bucket_ratio": 2.0, "epochs": 1}, 1.5),
+        ("qr", {"buckets": 8, "epochs": 1}, 1.5),
+    ],
+)
+def test_compressed_artifact_round_trips(tmp_path: Path, data, method: str, opts: dict, min_ratio: float) -> None:
+    model = _fitted(data)
+    model.save(tmp_path / "fp32")
+    users, items = data.users[:50], data.items[:50]
+    compress_model(model, method, train=data, **opts)
+    assert model.compression["method"] == method
+    sizes = embedding_bytes(model)
+    assert sizes["ratio"] >= min_ratio
+    before = model.predict(users, items)
+    scores = model.score(np.arange(5))
+    model.save(tmp_path / "c")
+    loaded = Recommender.load(tmp_path / "c")
+    np.testing.assert_allclose(loaded.predict(users, items), before, atol=1e-5)
+    np.testing.assert_allclose(loaded.score(np.arange(5)), scores, atol=1e-4)
+    assert loaded.recommend(0, k=5).items.shape == (5,)
+    # The artifact file shrinks by about the table ratio (other state stays fp32).
+    assert artifact_bytes(tmp_path / "c") < artifact_bytes(tmp_path / "fp32")
+
+
+def test_int8_keeps_predictions_close(data) -> None:
+    model = _fitted(data)
+    ref = model.predict(data.users, data.items)
+    compress_model(model, "int8")
+    assert np.abs(model.predict(data.users, data.items) - ref).max() < 0.05
+
+
+def test_safetensors_holds_uint8_codes(tmp_path: Path, data) -> None:
+    from safetensors.numpy import load_file
+
+    model = compress_model(_fitted(data), "int4")
+    model.save(tmp_path / "m")
+    arrays = load_file(str(tmp_path / "m" / "model.safetensors"))
+    codes = arrays["model.item_emb.codes"]
+    assert codes.dtype == np.uint8 and codes.shape == (data.n_items, 8)
+
+
+def test_errors_name_the_fix(data) -> None:
+    model = _fitted(data)
+    with pytest.raises(ConfigError, match="choose one of"):
+        compress_model(model, "int3")
+    with pytest.raises(ConfigError, match="training data"):
+        compress_model(model, "qat-int4")
+    compress_model(model, "int8")
+    with pytest.raises(ConfigError, match="already compressed"):
+        compress_model(model, "int4")
+    torch.manual_seed(0)
