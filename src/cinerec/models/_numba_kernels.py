@@ -1,0 +1,251 @@
+"""Compiled inner loops of the classic models (numba, cached on disk).
+
+Each kernel works on plain numpy arrays so it can be tested against a direct numpy
+computation; the model classes own shuffling, seeds and hyper-parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def svd_sgd_epoch(
+    users: np.ndarray,
+    items: np.ndarray,
+    ratings: np.ndarray,
+    order: np.ndarray,
+    mu: float,
+    bu: np.ndarray,
+    bi: np.ndarray,
+    P: np.ndarray,
+    Q: np.ndarray,
+    lr: np.ndarray,
+    reg: np.ndarray,
+    biased: bool,
+) -> float:
+    """One SGD pass of biased MF over ``order`` (Surprise's SVD update rule).
+
+    ``lr`` / ``reg`` hold (bu, bi, pu, qi). Updates arrays in place and returns the
+    training sum of squared errors seen during the pass.
+    """
+    k = P.shape[1]
+    sse = 0.0
+    for t in range(order.shape[0]):
+        n = order[t]
+        u = users[n]
+        i = items[n]
+        dot = 0.0
+        for f in range(k):
+            dot += P[u, f] * Q[i, f]
+        est = dot
+        if biased:
+            est += mu + bu[u] + bi[i]
+        err = ratings[n] - est
+        sse += err * err
+        if biased:
+            bu[u] += lr[0] * (err - reg[0] * bu[u])
+            bi[i] += lr[1] * (err - reg[1] * bi[i])
+        for f in range(k):
+            puf = P[u, f]
+            qif = Q[i, f]
+            P[u, f] += lr[2] * (err * qif - reg[2] * puf)
+            Q[i, f] += lr[3] * (err * puf - reg[3] * qif)
+    return sse
+
+
+@njit(cache=True)
+def svdpp_sgd_epoch(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    ratings: np.ndarray,
+    user_order: np.ndarray,
+    mu: float,
+    bu: np.ndarray,
+    bi: np.ndarray,
+    P: np.ndarray,
+    Q: np.ndarray,
+    Y: np.ndarray,
+    lr: np.ndarray,
+    reg: np.ndarray,
+) -> float:
+    """One SGD pass of SVD++ visiting users in ``user_order``, ratings grouped by user.
+
+    The implicit term ``|N(u)|^-1/2 sum_j y_j`` is computed once per user and the y
+    gradient accumulated over the user's ratings, then applied once: the usual fast
+    SVD++ schedule (Surprise recomputes the sum per rating, O(|N(u)|) each).
+    ``lr`` / ``reg`` hold (bu, bi, pu, qi, yj).
+    """
+    k = P.shape[1]
+    sse = 0.0
+    imp = np.zeros(k)
+    gy = np.zeros(k)
+    for t in range(user_order.shape[0]):
+        u = user_order[t]
+        a, b = indptr[u], indptr[u + 1]
+        if b == a:
+            continue
+        norm = 1.0 / np.sqrt(b - a)
+        for f in range(k):
+            imp[f] = 0.0
+            gy[f] = 0.0
+        for n in range(a, b):
+            j = indices[n]
+            for f in range(k):
+                imp[f] += Y[j, f]
+        for f in range(k):
+            imp[f] *= norm
+        for n in range(a, b):
+            i = indices[n]
+            dot = 0.0
+            for f in range(k):
+                dot += (P[u, f] + imp[f]) * Q[i, f]
+            err = ratings[n] - (mu + bu[u] + bi[i] + dot)
+            sse += err * err
+            bu[u] += lr[0] * (err - reg[0] * bu[u])
+            bi[i] += lr[1] * (err - reg[1] * bi[i])
+            for f in range(k):
+                puf = P[u, f]
+                qif = Q[i, f]
+                P[u, f] += lr[2] * (err * qif - reg[2] * puf)
+                Q[i, f] += lr[3] * (err * (puf + imp[f]) - reg[3] * qif)
+                gy[f] += err * norm * qif
+        for n in range(a, b):
+            j = indices[n]
+            for f in range(k):
+                Y[j, f] += lr[4] * (gy[f] - (b - a) * reg[4] * Y[j, f])
+    return sse
+
+
+@njit(cache=True)
+def als_biased_half(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    target: np.ndarray,
+    other: np.ndarray,
+    other_bias: np.ndarray,
+    reg: float,
+    out: np.ndarray,
+    out_bias: np.ndarray,
+) -> None:
+    """Explicit biased ALS half-step: for each row solve for ``[x, b]`` exactly.
+
+    Row r's ratings are ``target[indptr[r]:indptr[r+1]]`` (already minus mu) on the
+    columns ``indices``; the model is ``target ~ x . y_c + b + b_c``. The ridge
+    penalty is ``reg * n_r`` (weighted-lambda ALS, Zhou et al. 2008).
+    """
+    k = other.shape[1]
+    A = np.empty((k + 1, k + 1))
+    rhs = np.empty(k + 1)
+    z = np.empty(k + 1)
+    for r in range(indptr.shape[0] - 1):
+        a, b = indptr[r], indptr[r + 1]
+        if b == a:
+            continue
+        A[:, :] = 0.0
+        rhs[:] = 0.0
+        for n in range(a, b):
+            c = indices[n]
+            for f in range(k):
+                z[f] = other[c, f]
+            z[k] = 1.0
+            y = target[n] - other_bias[c]
+            for f in range(k + 1):
+                rhs[f] += y * z[f]
+                for g in range(k + 1):
+                    A[f, g] += z[f] * z[g]
+        lam = reg * (b - a)
+        for f in range(k + 1):
+            A[f, f] += lam
+        sol = np.linalg.solve(A, rhs)
+        for f in range(k):
+            out[r, f] = sol[f]
+        out_bias[r] = sol[k]
+
+
+@njit(cache=True)
+def ials_half(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    conf: np.ndarray,
+    other: np.ndarray,
+    gram: np.ndarray,
+    reg: float,
+    out: np.ndarray,
+) -> None:
+    """Implicit ALS half-step (Hu, Koren & Volinsky 2008), exact per-row solves.
+
+    ``x_r = (Y^T Y + Y^T (C_r - I) Y + reg I)^-1 Y^T C_r p_r`` with preference 1 on
+    observed entries, confidence ``conf`` there and 1 elsewhere; ``gram`` = Y^T Y is
+    computed once per half-step so each row costs O(n_r k^2 + k^3).
+    """
+    k = other.shape[1]
+    A = np.empty((k, k))
+    rhs = np.empty(k)
+    for r in range(indptr.shape[0] - 1):
+        a, b = indptr[r], indptr[r + 1]
+        if b == a:
+            for f in range(k):
+                out[r, f] = 0.0
+            continue
+        A[:, :] = gram
+        rhs[:] = 0.0
+        for n in range(a, b):
+            c = indices[n]
+            w = conf[n]
+            for f in range(k):
+                yf = other[c, f]
+                rhs[f] += w * yf
+                for g in range(k):
+                    A[f, g] += (w - 1.0) * yf * other[c, g]
+        for f in range(k):
+            A[f, f] += reg
+        out[r, :] = np.linalg.solve(A, rhs)
+
+
+@njit(cache=True)
+def knn_predict(
+    targets: np.ndarray,
+    anchors: np.ndarray,
+    s_indptr: np.ndarray,
+    s_indices: np.ndarray,
+    s_data: np.ndarray,
+    z_indptr: np.ndarray,
+    z_indices: np.ndarray,
+    z_data: np.ndarray,
+    k: int,
+    min_k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbourhood correction for (target, anchor) pairs.
+
+    For item-KNN a pair is (item i, user u): the neighbours of i (row i of the
+    similarity CSR, sorted by decreasing similarity) that u rated, and u's residuals
+    ``z_uj`` looked up by binary search in row u of the residual CSR. For user-KNN
+    the roles swap (neighbours of u who rated i). Returns the weighted mean of the
+    first ``k`` such residuals and the number used (0 when fewer than ``min_k``).
+    """
+    n = targets.shape[0]
+    corr = np.zeros(n)
+    used = np.zeros(n, dtype=np.int64)
+    for p in range(n):
+        t = targets[p]
+        a = anchors[p]
+        lo, hi = z_indptr[a], z_indptr[a + 1]
+        num = 0.0
+        den = 0.0
+        m = 0
+        for q in range(s_indptr[t], s_indptr[t + 1]):
+            if m >= k:
+                break
+            j = s_indices[q]
+            pos = lo + np.searchsorted(z_indices[lo:hi], j)
+            if pos < hi and z_indices[pos] == j:
+                s = s_data[q]
+                num += s * z_data[pos]
+                den += abs(s)
+                m += 1
+        if m >= min_k and den > 0.0:
+            corr[p] = num / den
+            used[p] = m
+    return corr, used

@@ -1,0 +1,274 @@
+"""Neighbourhood models: user-KNN and item-KNN with a baseline-centred prediction.
+
+``r_hat(u, i) = b_ui + sum_n sim * z_n / sum_n |sim|`` where ``b_ui = mu + b_u + b_i``
+(regularised biases, `fit_biases`) and ``z = r - b`` are residuals, taken over the
+``k`` most similar neighbours that have a rating for the pair (Koren 2010,
+Surprise ``KNNBaseline``).
+
+Similarities are computed with sparse matrix products, one block of rows at a time,
+and only the ``k_keep`` most similar neighbours of each user/item are kept in a
+sparse matrix, so memory is O(n * k_keep) plus one bounded dense block, never the
+dense n x n matrix that makes Surprise run out of memory on large catalogues.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+
+from cinerec.data.dataset import Dataset
+from cinerec.errors import ConfigError
+from cinerec.models import _numba_kernels as K
+from cinerec.models.base import ModelConfig, Recommender
+from cinerec.models.baseline import fit_biases
+
+Similarity = Literal["cosine", "pearson", "spearman", "pearson_baseline"]
+
+#: Dense entries of one similarity block (8 bytes each, a handful alive at once).
+BLOCK_ELEMENTS = 1 << 21
+
+
+def rank_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+    """Replace each row's stored values by their ranks within the row (ties averaged).
+
+    The rank transform that turns Pearson into Spearman correlation (paper 001).
+    """
+    m = m.tocsr(copy=True)
+    m.sort_indices()
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    order = np.lexsort((m.data, rows))
+    pos = np.arange(order.shape[0]) - m.indptr[rows[order]] + 1.0
+    # Ties: one group per run of equal (row, value); each gets the mean of its ranks.
+    d, r = m.data[order], rows[order]
+    new_group = np.ones(order.shape[0], dtype=bool)
+    new_group[1:] = (d[1:] != d[:-1]) | (r[1:] != r[:-1])
+    gid = np.cumsum(new_group) - 1
+    mean_rank = np.bincount(gid, weights=pos) / np.bincount(gid)
+    out = np.empty_like(m.data, dtype=np.float64)
+    out[order] = mean_rank[gid]
+    m.data = out
+    return m
+
+
+def topk_similarity(
+    X: sp.csr_matrix,
+    kind: Similarity = "pearson",
+    shrinkage: float = 0.0,
+    min_support: int = 1,
+    k_keep: int = 100,
+    min_sim: float = 0.0,
+    block_elements: int = BLOCK_ELEMENTS,
+) -> sp.csr_matrix:
+    """Similarity between the rows of ``X`` over their common columns, top-``k_keep``.
+
+    ``X`` holds one row per entity (item for item-KNN) and the values to compare (raw
+    ratings for cosine/pearson/spearman, baseline residuals for pearson_baseline,
+    which is then a cosine of residuals). All sums run over *common* columns only, as
+    in Surprise. Similarities are multiplied by ``n / (n + shrinkage)`` (n common
+    columns), zeroed below ``min_support`` common columns, and only values above
+    ``min_sim`` are kept. Returns a CSR matrix whose rows list neighbours by
+    *decreasing* similarity (indices deliberately not sorted by column).
+    """
+    X = sp.csr_matrix(X, dtype=np.float64)
+    X.sort_indices()
+    if kind == "spearman":
+        X = rank_rows(X)
+    n = X.shape[0]
+    B = X.copy()
+    B.data = np.ones_like(B.data)
+    X2 = X.multiply(X).tocsr()
+    Xt, Bt, X2t = X.T.tocsr(), B.T.tocsr(), X2.T.tocsr()
+    k_keep = max(1, min(k_keep, n - 1)) if n > 1 else 1
+    step = max(1, block_elements // max(n, 1))
+    indptr = [0]
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
+    for a in range(0, n, step):
+        b = min(n, a + step)
+        Xb, Bb, X2b = X[a:b], B[a:b], X2[a:b]
+        freq = (Bb @ Bt).toarray()
+        prods = (Xb @ Xt).toarray()
+        if kind in ("cosine", "pearson_baseline"):
+            sqi = (X2b @ Bt).toarray()
+            sqj = (Bb @ X2t).toarray()
+            num, den2 = prods, sqi * sqj
+        else:
+            si = (Xb @ Bt).toarray()
+            sj = (Bb @ Xt).toarray()
+            sqi = (X2b @ Bt).toarray()
+            sqj = (Bb @ X2t).toarray()
+            num = freq * prods - si * sj
+            den2 = (freq * sqi - si * si) * (freq * sqj - sj * sj)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sim = np.where(den2 > 0, num / np.sqrt(np.maximum(den2, 1e-300)), 0.0)
+        sim[freq < max(min_support, 1)] = 0.0
+        if shrinkage > 0:
+            sim *= freq / (freq + shrinkage)
+        sim[np.arange(b - a), np.arange(a, b)] = -np.inf  # never your own neighbour
+        kk = min(k_keep, n)
+        top = np.argpartition(-sim, kk - 1, axis=1)[:, :kk]
+        vals = np.take_along_axis(sim, top, axis=1)
+        order = np.argsort(-vals, axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        vals = np.take_along_axis(vals, order, axis=1)
+        keep = vals > min_sim
+        indices.append(top[keep])
+        data.append(vals[keep])
+        indptr.extend((indptr[-1] + np.cumsum(keep.sum(axis=1))).tolist())
+    return sp.csr_matrix(
+        (
+            np.concatenate(data).astype(np.float32) if data else np.empty(0, np.float32),
+            np.concatenate(indices).astype(np.int32) if indices else np.empty(0, np.int32),
+            np.asarray(indptr, dtype=np.int64),
+        ),
+        shape=(n, n),
+    )
+
+
+class _KNNConfig(ModelConfig):
+    k: int = Field(40, ge=1, description="neighbours used per prediction")
+    min_k: int = Field(1, ge=1, description="fewer usable neighbours -> baseline only")
+    similarity: Similarity = "pearson_baseline"
+    shrinkage: float = Field(100.0, ge=0)
+    min_support: int = Field(1, ge=1, description="minimum common ratings for a similarity")
+    k_keep: int = Field(200, ge=1, description="neighbours stored per user/item")
+    min_sim: float = Field(0.0, description="only similarities above this are kept")
+    reg_u: float = Field(15.0, ge=0, description="baseline user-bias penalty")
+    reg_i: float = Field(10.0, ge=0, description="baseline item-bias penalty")
+
+
+class _KNN(Recommender):
+    """Shared machinery; subclasses say which side the neighbours are on."""
+
+    user_based: bool = False
+
+    Config = _KNNConfig
+
+    def _fit(self, train: Dataset, valid: Dataset | None) -> None:
+        c = self.config
+        if c.k > c.k_keep:
+            # More neighbours than stored can never be used; keep the config honest.
+            raise ConfigError(f"k={c.k} exceeds k_keep={c.k_keep}: raise k_keep or lower k")
+        mu, bu, bi = fit_biases(train, c.reg_u, c.reg_i)
+        self.mu_, self.bu_, self.bi_ = float(mu), bu.astype(np.float32), bi.astype(np.float32)
+        R = train.to_csr()  # users x items, sorted: aligned with the base's seen arrays
+        z = R.data.astype(np.float64) - self._baseline_of_csr(R)
+        self.z_ = z.astype(np.float32)
+        if c.similarity == "pearson_baseline":
+            X = sp.csr_matrix((z, R.indices, R.indptr), shape=R.shape)
+        else:
+            X = R
+        X = X if self.user_based else X.T.tocsr()
+        S = topk_similarity(X, c.similarity, c.shrinkage, c.min_support, c.k_keep, c.min_sim)
+        self.s_indptr_ = S.indptr.astype(np.int64)
+        self.s_indices_ = S.indices.astype(np.int32)
+        self.s_data_ = S.data.astype(np.float32)
+        self._build_views()
+
+    def _baseline_of_csr(self, R: sp.csr_matrix) -> np.ndarray:
+        rows = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))
+        return self.mu_ + self.bu_[rows].astype(np.float64) + self.bi_[R.indices]
+
+    def _build_views(self) -> None:
+        """Residual matrices in both orientations and the similarity CSR, from state."""
+        shape = (self.n_users_, self.n_items_)
+        self.Z_ = sp.csr_matrix((self.z_, self.seen_indices_, self.seen_indptr_), shape=shape)
+        Zt = self.Z_.T.tocsr()
+        Zt.sort_indices()
+        self.Zt_ = Zt
+        n = self.n_users_ if self.user_based else self.n_items_
+        self.S_ = sp.csr_matrix((self.s_data_, self.s_indices_, self.s_indptr_), shape=(n, n))
+
+    @property
+    def n_neighbour_entries(self) -> int:
+        """Stored similarity entries (at most n * k_keep)."""
+        return int(self.s_data_.shape[0])
+
+    def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        c = self.config
+        base = self.mu_ + self.bu_[users].astype(np.float64) + self.bi_[items]
+        if self.user_based:
+            targets, anchors, Z = users, items, self.Zt_
+        else:
+            targets, anchors, Z = items, users, self.Z_
+        corr, _ = K.knn_predict(
+            targets.astype(np.int64),
+            anchors.astype(np.int64),
+            self.s_indptr_,
+            self.s_indices_.astype(np.int64),
+            self.s_data_.astype(np.float64),
+            Z.indptr.astype(np.int64),
+            Z.indices.astype(np.int64),
+            Z.data.astype(np.float64),
+            c.k,
+            c.min_k,
+        )
+        return base + corr
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        """Baseline + similarity-weighted mean residual over all stored neighbours.
+
+        For ranking the whole catalogue at once this uses every stored neighbour
+        (``k_keep``) instead of the top ``k`` per pair: two sparse products per batch.
+        """
+        S_abs = abs(self.S_)
+        if self.user_based:
+            Su = self.S_[users]
+            B = self.Z_.copy()
+            B.data = np.ones_like(B.data)
+            num = (Su @ self.Z_).toarray()
+            den = (abs(Su) @ B).toarray()
+        else:
+            Zu = self.Z_[users]
+            Bu = Zu.copy()
+            Bu.data = np.ones_like(Bu.data)
+            num = (Zu @ self.S_.T).toarray()
+            den = (Bu @ S_abs.T).toarray()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+        base = self.mu_ + self.bu_[users][:, None].astype(np.float64) + self.bi_[None, :]
+        return (base + corr).astype(np.float32)
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {
+            "mu": np.array([self.mu_]),
+            "bu": self.bu_,
+            "bi": self.bi_,
+            "z": self.z_,
+            "s_indptr": self.s_indptr_,
+            "s_indices": self.s_indices_,
+            "s_data": self.s_data_,
+        }
+
+    def _load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.mu_ = float(np.ravel(arrays["mu"])[0])
+        self.bu_ = arrays["bu"].astype(np.float32)
+        self.bi_ = arrays["bi"].astype(np.float32)
+        self.z_ = arrays["z"].astype(np.float32)
+        self.s_indptr_ = arrays["s_indptr"].astype(np.int64)
+        self.s_indices_ = arrays["s_indices"].astype(np.int32)
+        self.s_data_ = arrays["s_data"].astype(np.float32)
+        self._build_views()
+
+
+class ItemKNN(_KNN):
+    """Item-based KNN (Sarwar 2001; Koren's baseline-centred form).
+
+    Neighbours of item i are the items most similar to it; a prediction for (u, i)
+    uses those of them u rated. Hyper-parameters: ``k``, ``min_k``, ``similarity``
+    (cosine, pearson, spearman, pearson_baseline), ``shrinkage``, ``min_support``,
+    ``k_keep``, ``min_sim``, and the baseline penalties ``reg_u`` / ``reg_i``.
+    """
+
+    name = "item-knn"
+    user_based = False
+
+
+class UserKNN(_KNN):
+    """User-based KNN: neighbours of u are the most similar users who rated i."""
+
+    name = "user-knn"
+    user_based = True

@@ -1,0 +1,72 @@
+"""SVD's SGD kernel against a plain numpy run; SVD++ and ALS formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cinerec.models import _numba_kernels as K
+from cinerec.models.base import create_model
+from tests.conftest import make_ratings_dataset
+
+
+def _numpy_sgd(u, i, r, order, mu, bu, bi, P, Q, lr, reg):
+    for n in order:
+        err = r[n] - (mu + bu[u[n]] + bi[i[n]] + P[u[n]] @ Q[i[n]])
+        bu[u[n]] += lr * (err - reg * bu[u[n]])
+        bi[i[n]] += lr * (err - reg * bi[i[n]])
+        pu = P[u[n]].copy()
+        P[u[n]] += lr * (err * Q[i[n]] - reg * pu)
+        Q[i[n]] += lr * (err * pu - reg * Q[i[n]])
+
+
+def test_svd_kernel_matches_numpy_reference_on_20_ratings() -> None:
+    rng = np.random.default_rng(0)
+    u = rng.integers(0, 5, 20)
+    i = rng.integers(0, 6, 20)
+    r = rng.integers(1, 11, 20) / 2.0
+    P0, Q0 = rng.normal(0, 0.1, (5, 3)), rng.normal(0, 0.1, (6, 3))
+    mu, lr, reg = float(r.mean()), 0.05, 0.02
+    ref = [np.zeros(5), np.zeros(6), P0.copy(), Q0.copy()]
+    got = [np.zeros(5), np.zeros(6), P0.copy(), Q0.copy()]
+    for epoch in range(3):
+        order = np.random.default_rng(epoch).permutation(20)
+        _numpy_sgd(u, i, r, order, mu, *ref, lr, reg)
+        K.svd_sgd_epoch(u, i, r, order, mu, *got, np.full(4, lr), np.full(4, reg), True)
+    for a, b in zip(got, ref, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_svd_learns_and_lr_all_is_overridden_per_parameter() -> None:
+    d = make_ratings_dataset(n_users=50, n_items=30, seed=1)
+    m = create_model("svd", n_factors=5, n_epochs=20).fit(d)
+    assert m.train_rmse_[-1] < m.train_rmse_[0]
+    frozen = create_model("svd", n_factors=5, n_epochs=5, lr_bu=1e-12, lr_bi=1e-12).fit(d)
+    assert np.abs(frozen.bu_).max() < 1e-6 and np.abs(frozen.bi_).max() < 1e-6
+
+
+def test_svdpp_prediction_uses_implicit_term() -> None:
+    d = make_ratings_dataset(n_users=30, n_items=20, seed=2)
+    m = create_model("svdpp", n_factors=4, n_epochs=5).fit(d)
+    u, i = 3, 4
+    seen = d.items[d.users == u]
+    pu = m.P_[u] + m.Y_[seen].sum(0) / np.sqrt(seen.size)
+    want = m.mu_ + m.bu_[u] + m.bi_[i] + pu @ m.Q_[i]
+    assert abs(m.predict(np.array([u]), np.array([i]))[0] - np.clip(want, 0.5, 5)) < 1e-5
+    np.testing.assert_allclose(m.score(np.array([u]))[0, i], want, atol=1e-5)
+
+
+def test_als_user_step_solves_its_ridge_problem() -> None:
+    d = make_ratings_dataset(n_users=30, n_items=20, seed=3)
+    m = create_model("als", n_factors=3, n_iter=3, reg=0.1).fit(d)
+    # After the final item step, re-solving items must not change them (fixed point
+    # of the exact half-step) up to float32 storage.
+    R = d.to_csr()
+    Rt = R.T.tocsr()
+    Rt.sort_indices()
+    Q, bi = np.zeros((20, 3)), np.zeros(20)
+    K.als_biased_half(
+        Rt.indptr.astype(np.int64), Rt.indices.astype(np.int64), Rt.data.astype(np.float64) - m.mu_,
+        m.P_.astype(np.float64), m.bu_.astype(np.float64), 0.1, Q, bi,
+    )
+    np.testing.assert_allclose(Q, m.Q_, atol=1e-4)
+    np.testing.assert_allclose(bi, m.bi_, atol=1e-4)
