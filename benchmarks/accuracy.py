@@ -82,7 +82,8 @@ def surprise_available() -> bool:
 
 def surprise_svd(train: Dataset, test: Dataset, n_factors: int, n_epochs: int, **kw) -> dict:
     import pandas as pd
-    from surprise import SVD, Dataset as SDataset, Reader
+    from surprise import SVD, Reader
+    from surprise import Dataset as SDataset
 
     lo, hi = train.rating_scale
     frame = pd.DataFrame({"u": train.users, "i": train.items, "r": train.ratings})

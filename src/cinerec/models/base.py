@@ -328,6 +328,7 @@ class Recommender(ABC):
 
     def apply_artifact_extra(self, extra: dict[str, Any]) -> None:
         """Counterpart of `artifact_extra`, called by the loader before `load_state`."""
+        return None
 
     # ---- internals ----------------------------------------------------------------
     def _check_fitted(self) -> None:

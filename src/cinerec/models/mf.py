@@ -7,6 +7,8 @@ Hyper-parameter names follow Surprise (``n_factors``, ``lr_all``, ``reg_all``,
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from pydantic import Field
 
@@ -49,28 +51,34 @@ class SVD(Recommender):
         reg_pu: float | None = None
         reg_qi: float | None = None
         lr_decay: float = Field(0.97, gt=0, le=1)
-        shuffle: bool = True
+        #: "once": one seeded shuffle before the first epoch (fast; Surprise does not
+        #: shuffle at all); "epoch": a fresh shuffle every epoch; "none": data order.
+        shuffle: Literal["once", "epoch", "none"] = "once"
 
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         c = self.config
         rng = np.random.default_rng(c.seed)
-        P = rng.normal(c.init_mean, c.init_std_dev, (train.n_users, c.n_factors))
-        Q = rng.normal(c.init_mean, c.init_std_dev, (train.n_items, c.n_factors))
+        P = rng.standard_normal((train.n_users, c.n_factors), dtype=np.float32)
+        P = P * np.float32(c.init_std_dev) + np.float32(c.init_mean)
+        Q = rng.standard_normal((train.n_items, c.n_factors), dtype=np.float32)
+        Q = Q * np.float32(c.init_std_dev) + np.float32(c.init_mean)
         bu = np.zeros(train.n_users)
         bi = np.zeros(train.n_items)
         mu = float(train.global_mean) if c.biased else 0.0
         names = ("bu", "bi", "pu", "qi")
         lr = _per_param(c, "lr", names, c.lr_all)
         reg = _per_param(c, "reg", names, c.reg_all)
-        users = train.users.astype(np.int64)
-        items = train.items.astype(np.int64)
+        users, items = train.users, train.items
         ratings = train.ratings.astype(np.float64)
-        order = np.arange(train.n_ratings, dtype=np.int64)
+        if c.shuffle == "once":
+            order = rng.permutation(train.n_ratings)
+            users, items, ratings = users[order], items[order], ratings[order]
         self.train_rmse_: list[float] = []
         for _ in range(c.n_epochs):
-            if c.shuffle:
+            if c.shuffle == "epoch":
                 order = rng.permutation(train.n_ratings)
-            sse = K.svd_sgd_epoch(users, items, ratings, order, mu, bu, bi, P, Q, lr, reg, c.biased)
+                users, items, ratings = train.users[order], train.items[order], ratings[order]
+            sse = K.svd_sgd_epoch(users, items, ratings, mu, bu, bi, P, Q, lr, reg, c.biased)
             self.train_rmse_.append(float(np.sqrt(sse / max(train.n_ratings, 1))))
             lr = lr * c.lr_decay
         self.mu_ = mu
