@@ -121,3 +121,20 @@ def test_fit_beats_mean_and_round_trips(tmp_path) -> None:
 def test_invalid_layers_dropout_is_config_error() -> None:
     with pytest.raises(ConfigError):
         NCF(layers=(64, 32), dropout=(0.1,))
+
+
+def test_full_catalogue_scoring_equals_the_per_pair_network() -> None:
+    """`score` splits the first layer into user and item halves; same numbers."""
+    import torch
+
+    from tests.conftest import make_ratings_dataset
+
+    d = make_ratings_dataset(n_users=40, n_items=70, seed=5)
+    model = create_model("ncf", embedding_dim=8, layers=(16, 8), dropout=(0.1, 0.1), epochs=2, progress=False).fit(d)
+    module = model._module().eval()
+    users = np.arange(10)
+    with torch.no_grad():
+        uu = torch.as_tensor(users).repeat_interleave(d.n_items)
+        ii = torch.arange(d.n_items).repeat(len(users))
+        pairs = module(uu, ii).view(len(users), -1).numpy()
+    np.testing.assert_allclose(model.score(users), pairs, rtol=1e-5, atol=1e-5)

@@ -142,6 +142,27 @@ class NCFModule(nn.Module):
         strength, _ = self.parts(self.user_emb(users), self.item_emb(items))
         return self.rating_min + self.rating_span * strength
 
+    def score_grid(self, users: Tensor, max_cells: int = 1 << 23) -> Tensor:
+        """Ratings of ``users`` x every item, in eval mode, without attention.
+
+        The first Linear layer of ``[u; m]`` splits into ``W_u u + W_m m + b``: the item
+        half is computed once for the whole catalogue instead of once per pair, which
+        removes about 45% of the multiply-adds of paper 002's network.
+        """
+        first = self.mlp[0]
+        dim = self.user_emb.embedding_dim
+        n_items = self.item_emb.num_embeddings
+        item_part = self.item_emb(torch.arange(n_items, device=users.device)) @ first.weight[:, dim:].T
+        user_part = self.user_emb(users) @ first.weight[:, :dim].T + first.bias
+        rest = self.mlp[1:]
+        out = torch.empty(users.shape[0], n_items, device=users.device)
+        step = max(1, max_cells // (n_items * item_part.shape[1]))
+        for s in range(0, users.shape[0], step):
+            h = (user_part[s : s + step, None, :] + item_part[None, :, :]).reshape(-1, item_part.shape[1])
+            strength = torch.sigmoid(self.out(rest(h))).view(-1, n_items)
+            out[s : s + step] = self.rating_min + self.rating_span * strength
+        return out
+
 
 class NCF(TorchRecommender):
     """Paper 002's deep CF network (see the module docstring for fidelity notes)."""
@@ -181,6 +202,8 @@ class NCF(TorchRecommender):
 
     def _score_module(self, users: Tensor) -> Tensor:
         module = self._module()
+        if module.attention is None and not module.training:
+            return module.score_grid(users)
         n_items = self.n_items_
         items = torch.arange(n_items, device=users.device)
         uu = users.repeat_interleave(n_items)
