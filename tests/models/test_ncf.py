@@ -125,10 +125,6 @@ def test_invalid_layers_dropout_is_config_error() -> None:
 
 def test_full_catalogue_scoring_equals_the_per_pair_network() -> None:
     """`score` splits the first layer into user and item halves; same numbers."""
-    import torch
-
-    from tests.conftest import make_ratings_dataset
-
     d = make_ratings_dataset(n_users=40, n_items=70, seed=5)
     model = create_model("ncf", embedding_dim=8, layers=(16, 8), dropout=(0.1, 0.1), epochs=2, progress=False).fit(d)
     module = model._module().eval()
