@@ -85,7 +85,7 @@ def _histogram(ratings) -> list[tuple[float, int]]:  # noqa: ANN001
 def info(
     name_or_path: str = typer.Argument(..., help="Release name or path to a folder/zip."),
     split: str | None = typer.Option(None, "--split", help="Split spec to report cold-start shares for."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split."),
+    seed: int = typer.Option(42, "--seed", help="Seed of the split (as for train/compare)."),
     tmdb: Path | None = typer.Option(None, "--tmdb", help="TMDB file (tmdb_5000_movies.csv format)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
@@ -140,7 +140,8 @@ def info(
             ) from None
         sp = make_split(ds, split, seed)
         share = sp.cold_share()
-        s = Table(title=f"split {split!r} (seed {seed})")
+        seeded = f" (seed {sp.seed})" if sp.seed is not None else ""
+        s = Table(title=f"split {sp.spec!r}{seeded}")
         for col in ("part", "ratings", "share"):
             s.add_column(col, justify="right" if col != "part" else "left")
         for part, sub in (("train", sp.train), ("valid", sp.valid), ("test", sp.test)):
