@@ -73,14 +73,16 @@ def run(console: Console, models: list[str], split: str, out: Path) -> None:
         f"{ctx.split.test.n_ratings:,} test"
     )
     console.rule("compare")
-    reports = experiment.compare(models, ctx)
+    fitted: dict = {}
+    reports = experiment.compare(models, ctx, fitted=fitted)
     console.print(tables.rich_table(reports))
-    (out).mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "compare.md").write_text(tables.to_markdown(reports))
 
     explainer = "ncf" if "ncf" in models else models[-1]
     console.rule(f"recommendations ({explainer})")
-    model, _ = experiment.train(explainer, ctx, out=out / explainer, evaluate_after=False)
+    model = fitted[explainer]
+    model.save(out / explainer, metrics=reports[models.index(explainer)].metrics)
     counts = ctx.split.train.user_counts
     user = int(counts.argmax())
     raw = ctx.dataset.user_ids.raw(user)

@@ -128,8 +128,12 @@ def compare(
     configs: dict[str, dict[str, Any]] | None = None,
     k: int = 10,
     progress: bool = True,
+    fitted: dict[str, Recommender] | None = None,
 ):
-    """Fit and evaluate several models on one split; a list of Reports."""
+    """Fit and evaluate several models on one split; a list of Reports.
+
+    Pass a dict as ``fitted`` to get the fitted models back (name -> model).
+    """
     from cinerec.evaluation.protocol import evaluate
 
     configs = configs or {}
@@ -138,6 +142,8 @@ def compare(
         model = create_model(name, configs.get(name, {}))
         model.provenance = provenance(ctx)
         reports.append(evaluate(model, ctx.split, k=k, fit=True, progress=progress))
+        if fitted is not None:
+            fitted[name] = model
     return reports
 
 
