@@ -87,7 +87,7 @@ def run(console: Console, models: list[str], split: str, out: Path) -> None:
     user = int(counts.argmax())
     raw = ctx.dataset.user_ids.raw(user)
     recs = model.recommend(user, k=10)
-    _print_recommendations(recs, ctx.dataset, "table", title=f"top 10 for user {raw}")
+    _print_recommendations(recs, ctx.dataset, "table", title=f"top 10 for user {raw}", console=console)
     console.print(
         f"saved: {out / explainer} — try `cinerec recommend {out / explainer} --user {raw}` "
         f"and `cinerec evaluate {out / explainer}`"

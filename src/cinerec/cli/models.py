@@ -38,7 +38,7 @@ def _print_reports(reports: list, fmt: str) -> None:
         typer.echo(tables.to_markdown(reports))
 
 
-def _print_recommendations(recs, dataset, fmt: str, title: str) -> None:
+def _print_recommendations(recs, dataset, fmt: str, title: str, console=None) -> None:
     records = recs.to_records(dataset)
     if fmt == "json":
         typer.echo(json.dumps({"user": title, "fallback": recs.fallback, "items": records}, indent=2))
@@ -58,7 +58,7 @@ def _print_recommendations(recs, dataset, fmt: str, title: str) -> None:
             f"{rec['confidence']:.2f} (sigma {rec['sigma']:.2f})",
             _format_explanation(why),
         )
-    Console().print(table)
+    (console or Console()).print(table)
 
 
 def _format_explanation(why: dict | None) -> str:
