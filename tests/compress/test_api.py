@@ -85,3 +85,31 @@ def test_errors_name_the_fix(data) -> None:
     with pytest.raises(ConfigError, match="already compressed"):
         compress_model(model, "int4")
     torch.manual_seed(0)
+
+
+def _table_bytes_on_disk(folder: Path) -> int:
+    """Bytes of the user/item table tensors stored in the artifact's safetensors."""
+    from safetensors.numpy import load_file
+
+    arrays = load_file(str(folder / "model.safetensors"))
+    return sum(a.nbytes for k, a in arrays.items() if ".user_emb." in k or ".item_emb." in k)
+
+
+@pytest.mark.parametrize(("method", "bits"), [("int8", 8), ("int4", 4)])
+def test_quantized_tables_are_small_on_disk(tmp_path: Path, data, method: str, bits: int) -> None:
+    model = _fitted(data)
+    model.save(tmp_path / "fp32")
+    compress_model(model, method)
+    model.save(tmp_path / "q")
+    d = CFG["n_factors"]
+    # Per row: d * bits / 8 bytes of codes + fp16 scale + fp16 offset (4 bytes), so the
+    # expected factor is 4d / (d*bits/8 + 4): 3.2x (INT8) and 5.33x (INT4) at d = 16.
+    expected = 4 * d / (d * bits / 8 + 4)
+    fp32, quant = _table_bytes_on_disk(tmp_path / "fp32"), _table_bytes_on_disk(tmp_path / "q")
+    assert fp32 == (data.n_users + data.n_items) * d * 4
+    assert fp32 / quant == pytest.approx(expected, rel=0.01)
+    # What is stored is exactly what is held in memory: scales stay fp16 on disk.
+    assert quant == embedding_bytes(model)["compressed_bytes"]
+    loaded = Recommender.load(tmp_path / "q")
+    assert loaded.module_.item_emb.scale.dtype == torch.float16
+    np.testing.assert_allclose(loaded.score(np.arange(3)), model.score(np.arange(3)), atol=1e-5)

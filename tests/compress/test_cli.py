@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from cinerec.cli import app
@@ -31,3 +32,65 @@ def test_cli_explains_missing_provenance(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["compress", str(tmp_path / "m"), "--method", "qat-int4", "--out", str(tmp_path / "c")])
     assert res.exit_code != 0
     assert "provenance" in str(res.exception)
+
+
+# ---- end to end on real data (ml-latest-small, the artifact's provenance) --------------
+
+
+def _json(output: str):
+    """The JSON document in a CLI output (progress lines, if any, come before it)."""
+    import json
+
+    start = min(i for i in (output.find("{"), output.find("[")) if i >= 0)
+    return json.loads(output[start:])
+
+
+def _rmse(output: str) -> float:
+    doc = _json(output)
+    report = doc[0] if isinstance(doc, list) else doc
+    metrics = report.get("metrics", report)
+    return float(metrics["rmse"])
+
+
+@pytest.fixture(scope="module")
+def mf_artifact(data_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small mf-torch trained by `cinerec train` (2 epochs) with its provenance."""
+    out = tmp_path_factory.mktemp("cli-real") / "mf"
+    args = ["train", "mf-torch", "--split", "random:0.9", "--seed", "42", "--out", str(out),
+            "--set", "epochs=2", "--set", "n_factors=16", "--set", "batch_size=1024",
+            "--set", "progress=false", "--no-evaluate", "--quiet"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def test_cli_int8_artifact_is_smaller_and_evaluates_and_recommends(mf_artifact: Path, tmp_path: Path) -> None:
+    from cinerec.models.artifact import artifact_bytes
+
+    runner = CliRunner()
+    out = tmp_path / "int8"
+    res = runner.invoke(app, ["compress", str(mf_artifact), "--method", "int8", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    # The artifact shrinks by what the tables save: per row 4d bytes -> d codes + 4 (fp16
+    # scale and offset); the rest of the artifact (biases, train statistics) is unchanged.
+    base = Recommender.load(mf_artifact)
+    rows, d = base.n_users_ + base.n_items_, 16
+    saved = artifact_bytes(mf_artifact) - artifact_bytes(out)
+    assert saved == pytest.approx(rows * (4 * d - (d + 4)), rel=0.02)
+    ref = runner.invoke(app, ["evaluate", str(mf_artifact), "--format", "json", "--quiet"])
+    got = runner.invoke(app, ["evaluate", str(out), "--format", "json", "--quiet"])
+    assert ref.exit_code == 0 and got.exit_code == 0, got.output
+    assert abs(_rmse(got.output) - _rmse(ref.output)) < 0.005
+    rec = runner.invoke(app, ["recommend", str(out), "--user", "1", "--format", "json", "--quiet"])
+    assert rec.exit_code == 0, rec.output
+    assert len(_json(rec.output)["items"]) == 10
+
+
+def test_cli_qat_rebuilds_training_data_from_provenance(mf_artifact: Path, tmp_path: Path) -> None:
+    out = tmp_path / "qat"
+    args = ["compress", str(mf_artifact), "--method", "qat-int4", "--epochs", "1", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    model = Recommender.load(out)
+    assert model.compression["method"] == "qat-int4"
+    assert model.provenance["split"] == "random:0.9" and model.provenance["seed"] == 42

@@ -88,3 +88,26 @@ def test_lookup_shape_and_bits_validation() -> None:
     assert q(torch.tensor([[0, 1], [2, 3]])).shape == (2, 2, 12)
     with pytest.raises(ConfigError):
         QuantizedEmbedding(4, 4, bits=3)
+
+
+@pytest.mark.parametrize("block", [7, 16, 70, 1000])
+def test_blockwise_dot_covers_every_row_across_blocks(block: int) -> None:
+    from cinerec.compress.base import blockwise_dot
+
+    w = _table(70, 9)
+    u = torch.randn(5, 9)
+    got = blockwise_dot(u, 70, lambda s, e: w[s:e], block=block)
+    assert torch.allclose(got, u @ w.T, atol=1e-5)
+
+
+def test_dot_all_sees_scale_changes_after_caching() -> None:
+    # dot_all caches fp32 copies of the fp16 scale/offset; an in-place update (as
+    # load_state_dict does) must invalidate them.
+    q = QuantizedEmbedding.from_float(_table(40, 8), 8)
+    u = torch.randn(2, 8)
+    before = q.dot_all(u)
+    with torch.no_grad():
+        q.scale.mul_(2)
+        q.offset.zero_()
+    assert torch.allclose(q.dot_all(u), u @ q.dequantize().T, atol=1e-4)
+    assert not torch.allclose(q.dot_all(u), before, atol=1e-3)

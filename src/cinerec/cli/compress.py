@@ -7,30 +7,39 @@ from typing import Any
 
 import typer
 
-from cinerec.errors import ConfigError
+from cinerec.errors import ArtifactError, ConfigError
 
 _NEEDS_DATA = ("qat-int8", "qat-int4", "hash", "qr")
 
 
-def _train_valid(model: Any, data: str | None, split: str | None, seed: int | None) -> tuple[Any, Any]:
-    """Rebuild the train/valid part of the split the model was trained on (provenance)."""
+def _train_valid(
+    model_dir: Path, data: str | None, split: str | None, seed: int | None
+) -> tuple[Any, Any, Any]:
+    """(model, train, valid): the artifact and the train/valid parts of the split it was
+    trained on, rebuilt from its provenance (``--data/--split/--seed`` override it)."""
+    from cinerec import experiment
+    from cinerec.models.base import Recommender
+
+    if data is None and split is None and seed is None:
+        try:
+            model, ctx = experiment.load_artifact(model_dir, progress=False)
+        except ArtifactError as e:
+            raise ConfigError(
+                f"this method retrains the model and {model_dir}'s provenance cannot rebuild "
+                f"its training data ({e}); pass --data NAME --split SPEC [--seed N]"
+            ) from None
+        return model, ctx.split.train, ctx.split.valid
+    model = Recommender.load(model_dir)
     prov = getattr(model, "provenance", {}) or {}
-    name = data or prov.get("data") or prov.get("dataset") or prov.get("data_name")
-    spec = split or prov.get("split") or prov.get("split_spec")
-    seed = seed if seed is not None else prov.get("seed", prov.get("split_seed"))
+    name, spec = data or prov.get("data"), split or prov.get("split")
     if not name or not spec:
         raise ConfigError(
             "this method retrains the model and the artifact's provenance does not say which "
             "data/split it was trained on; pass --data NAME --split SPEC [--seed N]"
         )
-    from cinerec.data import load_dataset
-    from cinerec.data import splits as splits_mod
-
-    make_split = getattr(splits_mod, "make_split", None)
-    if make_split is None:  # pragma: no cover - written by the data area
-        raise ConfigError("cinerec.data.splits.make_split is not available in this install")
-    sp = make_split(load_dataset(name), spec, seed=int(seed) if seed is not None else 42)
-    return sp.train, sp.valid
+    seed = seed if seed is not None else int(prov.get("seed", 42))
+    ctx = experiment.load_context(name, spec, seed, progress=False)
+    return model, ctx.split.train, ctx.split.valid
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +66,6 @@ def register(app: typer.Typer) -> None:
         from cinerec.models.artifact import artifact_bytes
         from cinerec.models.base import Recommender
 
-        model = Recommender.load(model_dir)
         opts: dict[str, Any] = {}
         if bits is not None:
             opts["bits"] = bits
@@ -72,7 +80,9 @@ def register(app: typer.Typer) -> None:
                 opts["buckets"] = buckets
         train = valid = None
         if method in _NEEDS_DATA or (method in ("pq", "rq") and epochs > 0):
-            train, valid = _train_valid(model, data, split, seed)
+            model, train, valid = _train_valid(model_dir, data, split, seed)
+        else:
+            model = Recommender.load(model_dir)
         compress_model(model, method, train=train, valid=valid, **opts)
         model.save(out)
         sizes = embedding_bytes(model)

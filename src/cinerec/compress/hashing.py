@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cinerec.compress.base import SCORE_BLOCK_ROWS, CompressedEmbedding
+from cinerec.compress.base import CompressedEmbedding, blockwise_dot
 from cinerec.errors import ConfigError
 
 
@@ -190,8 +190,4 @@ class QREmbedding(CompressedEmbedding):
         if self.combine == "sum":
             uq, ur = user_vecs @ self.quotient.T, user_vecs @ self.remainder.T
             return uq[:, ids // self.n_buckets] + ur[:, ids % self.n_buckets]
-        out = torch.empty(user_vecs.shape[0], n, dtype=user_vecs.dtype, device=user_vecs.device)
-        for s in range(0, n, SCORE_BLOCK_ROWS):
-            e = min(s + SCORE_BLOCK_ROWS, n)
-            out[:, s:e] = user_vecs @ self.forward(ids[s:e]).T
-        return out
+        return blockwise_dot(user_vecs, n, lambda s, e: self.forward(ids[s:e]))

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cinerec.compress.base import SCORE_BLOCK_ROWS, CompressedEmbedding
+from cinerec.compress.base import CompressedEmbedding, blockwise_dot
 from cinerec.compress.ptq import SMALL_BATCH
 from cinerec.errors import ConfigError
 
@@ -119,6 +119,17 @@ class _CodebookEmbedding(CompressedEmbedding):
     def _lut(self, u: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _codebooks_np(self) -> np.ndarray:
+        """float32 numpy copy of the codebooks, cached until they change (see
+        `QuantizedEmbedding._params_f32`: small torch ops stall on a loaded machine)."""
+        cb = self.codebooks
+        key = (id(cb), cb._version, cb.dtype)
+        cached = getattr(self, "_np_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, cb.detach().cpu().numpy().astype(np.float32))
+            self._np_cache = cached
+        return cached[1]
+
     def dot_all(self, user_vecs: torch.Tensor) -> torch.Tensor:
         u = user_vecs.detach().float()
         with torch.no_grad():
@@ -127,14 +138,12 @@ class _CodebookEmbedding(CompressedEmbedding):
 
                 lut = self._lut(u).contiguous().numpy()
                 return torch.from_numpy(_kernels.lut_sum(self.codes.numpy(), lut))
-            # Many users: matmul per block of reconstructed rows (compute-bound regime).
-            n = self.num_embeddings
-            out = torch.empty(u.shape[0], n, dtype=torch.float32, device=u.device)
-            for s in range(0, n, SCORE_BLOCK_ROWS):
-                e = min(s + SCORE_BLOCK_ROWS, n)
-                block = self.forward(torch.arange(s, e, device=u.device))
-                out[:, s:e] = u @ block.T
-            return out
+            # Many users: decode a block of rows from the codebooks (n x S gathers), then
+            # one BLAS matmul per block. Per-subspace lookup tables with a gather-sum
+            # over the codes cost B x n x S gathers instead, which measured slower than
+            # the GEMM for B >= 32 (see docs/compression.md).
+            return blockwise_dot(u, self.num_embeddings,
+                                 lambda s, e: self.forward(torch.arange(s, e, device=u.device)))
 
 
 class PQEmbedding(_CodebookEmbedding):
@@ -202,7 +211,7 @@ class PQEmbedding(_CodebookEmbedding):
         us = u.reshape(u.shape[0], self.n_subvectors, self.sub_dim)
         # numpy matmul: torch took ~20-30 ms for this 8 x 256 x 8 product on the loaded
         # test machine (intra-op thread overhead), numpy ~0.02 ms.
-        cb = self.codebooks.detach().float().cpu().numpy()
+        cb = self._codebooks_np()
         lut = np.matmul(us.cpu().numpy().transpose(1, 0, 2), cb.transpose(0, 2, 1))
         return torch.from_numpy(np.ascontiguousarray(lut.transpose(1, 0, 2)))
 
@@ -262,10 +271,14 @@ class RQEmbedding(_CodebookEmbedding):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         flat = idx.long().reshape(-1)
-        rows = self._gather(self.codes[flat]).sum(1)
+        # One fused gather-and-sum over the L stages (flat index l * K + code).
+        cb = self.codebooks.float() if self.codebooks.dtype != torch.float32 else self.codebooks
+        stage = torch.arange(self.n_stages, device=flat.device) * self.n_centroids
+        rows = nn.functional.embedding_bag(
+            self.codes[flat].long() + stage, cb.reshape(-1, self.embedding_dim), mode="sum")
         return rows.reshape(*idx.shape, self.embedding_dim)
 
     def _lut(self, u: torch.Tensor) -> torch.Tensor:
-        cb = self.codebooks.detach().float().cpu().numpy().reshape(-1, self.embedding_dim)
+        cb = self._codebooks_np().reshape(-1, self.embedding_dim)
         lut = u.cpu().numpy() @ cb.T
         return torch.from_numpy(np.ascontiguousarray(lut.reshape(u.shape[0], self.n_stages, -1)))

@@ -205,12 +205,14 @@ class TorchRecommender(Recommender):
         return out
 
     def _state(self) -> dict[str, np.ndarray]:
-        # Floating tensors are stored as float32; integer buffers (quantized codes,
-        # BatchNorm's num_batches_tracked) keep their dtype.
+        # float32/float16 (quantization scales, PQ codebooks) and integer buffers
+        # (quantized codes, BatchNorm's num_batches_tracked) keep their dtype, so a
+        # compressed table is as small on disk as in memory; other floats (float64,
+        # bfloat16, which numpy lacks) are stored as float32.
         out = {}
         for k, v in self._module().state_dict().items():
             t = v.detach().cpu()
-            if t.is_floating_point():
+            if t.is_floating_point() and t.dtype not in (torch.float32, torch.float16):
                 t = t.float()
             out[k] = t.contiguous().numpy()
         return out
@@ -226,6 +228,8 @@ class TorchRecommender(Recommender):
         target = module.state_dict()
         tensors = {}
         for k, v in arrays.items():
+            # Cast to the module's dtype: accepts fp16 as stored now and the fp32
+            # scales/codebooks of artifacts written before fp16 was kept.
             t = torch.from_numpy(np.ascontiguousarray(v))
             if k in target and t.dtype != target[k].dtype:
                 t = t.to(target[k].dtype)
