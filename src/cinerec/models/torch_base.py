@@ -23,7 +23,7 @@ Compression hooks (used by ``cinerec.compress``):
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -41,35 +41,11 @@ from cinerec.train.trainer import (
     seed_everything,
 )
 
-#: TrainerConfig fields a torch model's config carries flat (so `--set epochs=5` works).
-_TRAINER_FIELDS = tuple(f for f in TrainerConfig.model_fields if f != "seed")
 
+class TorchModelConfig(TrainerConfig, ModelConfig):
+    """Shared hyper-parameters of torch models: every `TrainerConfig` field, flat (so
+    ``--set epochs=5`` works), plus the validation hold-out."""
 
-class TorchModelConfig(ModelConfig):
-    """Shared hyper-parameters of torch models: the `TrainerConfig` fields, flat."""
-
-    epochs: int = Field(20, ge=0)
-    batch_size: int = Field(256, ge=1)
-    eval_batch_size: int = Field(8192, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    optimizer: Literal["adam", "sgd"] = "adam"
-    momentum: float = Field(0.0, ge=0)
-    schedule: Literal["none", "plateau", "step"] = "none"
-    plateau_factor: float = Field(0.5, gt=0, lt=1)
-    plateau_patience: int = Field(2, ge=0)
-    step_size: int = Field(10, ge=1)
-    step_gamma: float = Field(0.5, gt=0, le=1)
-    early_stopping_patience: int | None = Field(None, ge=1)
-    min_delta: float = Field(0.0, ge=0)
-    restore_best: bool = True
-    grad_clip: float | None = Field(None, gt=0)
-    mixed_precision: bool = True
-    #: "cpu" by default (reproducible); "auto" takes the GPU when there is one.
-    device: Literal["auto", "cpu", "cuda"] = "cpu"
-    checkpoint_dir: str | None = None
-    resume: bool = False
-    progress: bool = True
     #: Share of train held out (seeded) for early stopping / the plateau schedule
     #: when ``fit`` gets no ``valid`` and one of them needs it; 0 disables.
     valid_fraction: float = Field(0.1, ge=0, lt=1)
@@ -150,18 +126,24 @@ class TorchRecommender(Recommender):
         overrides = {"resume": False, "checkpoint_dir": None} | trainer_overrides
         if epochs is not None:
             overrides["epochs"] = epochs
-        self._prepare_training(train)
-        history = self._run_trainer(train, valid, **overrides)
-        return history
+        fit_on, valid = self._training_parts(train, valid)
+        self._prepare_training(fit_on)
+        return self._run_trainer(fit_on, valid, **overrides)
+
+    def _training_parts(self, train: Dataset, valid: Dataset | None) -> tuple[Dataset, Dataset | None]:
+        """(fit part, validation part). Without ``valid``, when early stopping or the
+        plateau schedule needs one, a seeded share of train is held out: the same
+        share for `fit` and `finetune`, so fine-tuning never trains on it."""
+        needs_valid = self.config.early_stopping_patience is not None or self.config.schedule == "plateau"
+        if valid is None and needs_valid and self.config.valid_fraction > 0:
+            return holdout(train, self.config.valid_fraction, self.config.seed)
+        return train, valid
 
     # ---- Recommender hooks ------------------------------------------------------------
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         seed_everything(self.config.seed)
         self.device_ = resolve_device(self.config.device)
-        fit_on = train
-        needs_valid = self.config.early_stopping_patience is not None or self.config.schedule == "plateau"
-        if valid is None and needs_valid and self.config.valid_fraction > 0:
-            fit_on, valid = holdout(train, self.config.valid_fraction, self.config.seed)
+        fit_on, valid = self._training_parts(train, valid)
         self._prepare_training(fit_on)
         self.module_ = self.build_module().to(self.device_)
         self.history_ = self._run_trainer(fit_on, valid)
@@ -177,8 +159,7 @@ class TorchRecommender(Recommender):
 
     def trainer_config(self) -> TrainerConfig:
         """The `TrainerConfig` this model's config describes."""
-        data = {f: getattr(self.config, f) for f in _TRAINER_FIELDS if hasattr(self.config, f)}
-        return TrainerConfig(seed=self.config.seed, **data)
+        return TrainerConfig(**{f: getattr(self.config, f) for f in TrainerConfig.model_fields})
 
     def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         module = self._module()
