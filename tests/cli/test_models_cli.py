@@ -57,3 +57,14 @@ def test_bad_input_is_one_clear_line(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "error" in err and "Traceback" not in err
+
+
+@pytest.mark.realdata
+def test_compare_significance_reports_a_paired_test(data_home, capsys, monkeypatch):
+    monkeypatch.setenv("CINEREC_DATA", str(data_home))
+    out = _run(capsys, "compare", "mean", "bias", "--data", "ml-latest-small", "--significance", "--quiet")
+    assert "paired significance vs mean" in out
+    # bias beats the global mean by far more than sampling noise: the CI is below zero
+    row = next(line for line in out.splitlines() if line.strip("│ ").startswith("bias") and "[" in line)
+    low_high = row.split("[")[1].split("]")[0] if "]" in row else row.split("[")[1]
+    assert float(low_high.split(",")[0]) < 0

@@ -61,6 +61,31 @@ def _print_recommendations(recs, dataset, fmt: str, title: str, console=None) ->
     (console or Console()).print(table)
 
 
+def _print_significance(reports: list, k: int) -> None:
+    """Each model against the first, on the same split (paired over rows / users)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from cinerec.evaluation.significance import compare_reports
+
+    base = reports[0]
+    table = Table(title=f"paired significance vs {base.model} (95% CI; p-values)")
+    for col in ("model", "RMSE diff [CI]", "p (RMSE)", f"NDCG@{k} mean diff", f"p (Wilcoxon, NDCG@{k})"):
+        table.add_column(col)
+    for other in reports[1:]:
+        result = compare_reports(other, base)
+        rmse = result.get("rmse")
+        ndcg = result.get(f"ndcg@{k}")
+        table.add_row(
+            other.model,
+            f"{rmse['diff']:+.4f} [{rmse['low']:+.4f}, {rmse['high']:+.4f}]" if rmse else "–",
+            f"{rmse['p']:.3g}" if rmse else "–",
+            f"{ndcg['mean_diff']:+.4f}" if ndcg else "–",
+            f"{ndcg['p']:.3g}" if ndcg else "–",
+        )
+    Console().print(table)
+
+
 def _format_explanation(why: dict | None) -> str:
     if not why:
         return ""
@@ -166,6 +191,14 @@ def register(app: typer.Typer) -> None:
             typer.Option("--set", help="MODEL.key=value hyper-parameter (repeatable)"),
         ] = None,
         fmt: Annotated[str, typer.Option("--format", help="table|json|csv|md")] = "table",
+        significance: Annotated[
+            bool,
+            typer.Option(
+                "--significance",
+                help="paired tests of every model against the first: bootstrap CI of the "
+                "RMSE difference, Wilcoxon on per-user NDCG@K",
+            ),
+        ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     ) -> None:
         """Fit and evaluate several models on the same split: one table, best marked."""
@@ -181,3 +214,5 @@ def register(app: typer.Typer) -> None:
         ctx = experiment.load_context(data, split, seed, progress=not quiet)
         reports = experiment.compare(models, ctx, configs, k=k, progress=not quiet)
         _print_reports(reports, fmt)
+        if significance and len(reports) > 1:
+            _print_significance(reports, k)
