@@ -137,3 +137,18 @@ def test_bad_inputs_raise_config_errors() -> None:
         with pytest.raises(ConfigError):
             Trainer(BASE, device="cuda")
     assert TrainerConfig.model_validate(TrainerConfig().model_dump()) == TrainerConfig()
+
+
+def test_validate_start_lets_a_harmful_finetune_fall_back_to_the_start() -> None:
+    module = _net()
+    Trainer(BASE, epochs=20).fit(module, _loss, _data())
+    start = _weights(module)
+    valid = _data(seed=1)
+    # A learning rate this large only makes the validation loss worse.
+    cfg = BASE | {"epochs": 3, "lr": 5.0, "early_stopping_patience": 5}
+    h = Trainer(cfg, validate_start=True).fit(module, _loss, _data(), valid=valid)
+    assert h.best_epoch == 0 and h.restored_best
+    assert all(torch.equal(a, b) for a, b in zip(_weights(module), start, strict=True))
+    # without it the best of the (bad) fine-tuning epochs is kept
+    Trainer(cfg).fit(module, _loss, _data(), valid=valid)
+    assert not all(torch.equal(a, b) for a, b in zip(_weights(module), start, strict=True))

@@ -123,7 +123,7 @@ class TorchRecommender(Recommender):
         Trainer and loss; ``trainer_overrides`` change `TrainerConfig` fields (lr, ...).
         The module is not rebuilt and no checkpoint is resumed."""
         self._check_fitted()
-        overrides = {"resume": False, "checkpoint_dir": None} | trainer_overrides
+        overrides = {"resume": False, "checkpoint_dir": None, "validate_start": True} | trainer_overrides
         if epochs is not None:
             overrides["epochs"] = epochs
         fit_on, valid = self._training_parts(train, valid)

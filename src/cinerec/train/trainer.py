@@ -69,6 +69,10 @@ class TrainerConfig(BaseModel):
     early_stopping_patience: int | None = Field(None, ge=1)
     min_delta: float = Field(0.0, ge=0)
     restore_best: bool = True
+    #: Score the starting weights on the validation part before training, as "epoch
+    #: 0": with ``restore_best`` a fine-tuning run then never ends worse on validation
+    #: than it started (used by `TorchRecommender.finetune`, e.g. for QAT).
+    validate_start: bool = False
     grad_clip: float | None = Field(None, gt=0)
     #: Autocast on CUDA only (bf16 where supported, else fp16 with a GradScaler).
     mixed_precision: bool = True
@@ -164,6 +168,12 @@ class Trainer:
             start, history, best_state, bad_epochs = self._load_checkpoint(
                 ckpt, module, optimizer, scheduler, gen
             )
+
+        if cfg.validate_start and start == 0 and valid is not None:
+            history.best_loss = self._evaluate(module, batch_fn, valid, amp_dtype)
+            history.best_epoch = 0
+            if cfg.early_stopping_patience is not None and cfg.restore_best:
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
 
         progress = _progress(cfg.progress and cfg.epochs > start)
         with progress:
