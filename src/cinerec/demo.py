@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="demo-out")
     args = parser.parse_args(argv)
     console = Console()
+    if not console.is_terminal:  # piped (e.g. through make): room for the wide tables
+        console = Console(width=160)
     try:
         run(console, args.models, args.split, Path(args.out))
     except CinerecError as e:
@@ -87,7 +89,7 @@ def run(console: Console, models: list[str], split: str, out: Path) -> None:
     user = int(counts.argmax())
     raw = ctx.dataset.user_ids.raw(user)
     recs = model.recommend(user, k=10)
-    _print_recommendations(recs, ctx.dataset, "table", title=f"top 10 for user {raw}", console=console)
+    _print_recommendations(recs, ctx.dataset, "table", title=f"top 10 for user {raw}", out=console)
     console.print(
         f"saved: {out / explainer} — try `cinerec recommend {out / explainer} --user {raw}` "
         f"and `cinerec evaluate {out / explainer}`"

@@ -23,13 +23,20 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-def _print_reports(reports: list, fmt: str) -> None:
+def console():
+    """A rich console; piped output (not a terminal) gets 160 columns, not 80, so
+    wide tables are not squeezed into ellipses."""
     from rich.console import Console
 
+    c = Console()
+    return c if c.is_terminal else Console(width=160)
+
+
+def _print_reports(reports: list, fmt: str) -> None:
     from cinerec.report import tables
 
     if fmt == "table":
-        Console().print(tables.rich_table(reports))
+        console().print(tables.rich_table(reports))
     elif fmt == "json":
         typer.echo(tables.to_json(reports))
     elif fmt == "csv":
@@ -38,15 +45,20 @@ def _print_reports(reports: list, fmt: str) -> None:
         typer.echo(tables.to_markdown(reports))
 
 
-def _print_recommendations(recs, dataset, fmt: str, title: str, console=None) -> None:
+def _print_recommendations(recs, dataset, fmt: str, title: str, out=None) -> None:
     records = recs.to_records(dataset)
     if fmt == "json":
         typer.echo(json.dumps({"user": title, "fallback": recs.fallback, "items": records}, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, caption=recs.fallback)
+    methods = {r["explanation"].get("method") for r in records if r.get("explanation")}
+    caption = recs.fallback or (
+        f"why: share of the user and the movie in the score ({', '.join(sorted(m for m in methods if m))})"
+        if methods
+        else None
+    )
+    table = Table(title=title, caption=caption)
     for col in ("#", "title", "predicted", "confidence", "why"):
         table.add_column(col, overflow="fold")
     for rec in records:
@@ -58,12 +70,11 @@ def _print_recommendations(recs, dataset, fmt: str, title: str, console=None) ->
             f"{rec['confidence']:.2f} (sigma {rec['sigma']:.2f})",
             _format_explanation(why),
         )
-    (console or Console()).print(table)
+    (out or console()).print(table)
 
 
 def _print_significance(reports: list, k: int) -> None:
     """Each model against the first, on the same split (paired over rows / users)."""
-    from rich.console import Console
     from rich.table import Table
 
     from cinerec.evaluation.significance import compare_reports
@@ -83,24 +94,28 @@ def _print_significance(reports: list, k: int) -> None:
             f"{ndcg['mean_diff']:+.4f}" if ndcg else "–",
             f"{ndcg['p']:.3g}" if ndcg else "–",
         )
-    Console().print(table)
+    console().print(table)
 
 
 def _format_explanation(why: dict | None) -> str:
+    """One short line: the two weights and the strength (paper 002, section 6)."""
     if not why:
         return ""
-    parts = []
-    for key, value in why.items():
-        label = key.replace("_", " ")
-        parts.append(f"{label} {value:.2f}" if isinstance(value, float) else f"{label} {value}")
-    return ", ".join(parts)
+    if "user_preference_weight" in why:
+        text = (
+            f"you {why['user_preference_weight']:.0%} / movie "
+            f"{why['movie_characteristics_weight']:.0%}"
+        )
+        if "strength" in why:
+            text += f", strength {why['strength']:.2f}"
+        return text
+    return ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in why.items())
 
 
 def register(app: typer.Typer) -> None:
     @app.command("models")
     def models_cmd() -> None:
         """List the registered models and their default hyper-parameters."""
-        from rich.console import Console
         from rich.table import Table
 
         from cinerec.models.base import available_models, model_class
@@ -113,7 +128,7 @@ def register(app: typer.Typer) -> None:
             cls = model_class(name)
             kind = "rating" if cls.predicts_ratings else "ranking"
             table.add_row(name, kind, json.dumps(cls.Config().model_dump(mode="json")))
-        Console().print(table)
+        console().print(table)
 
     @app.command("train")
     def train_cmd(
