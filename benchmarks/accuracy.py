@@ -90,6 +90,16 @@ def surprise_available() -> bool:
     return True
 
 
+def _best_of(fit, repeats: int = 3) -> tuple[float, object]:
+    """Minimum wall-clock time of ``repeats`` fits (noise on a shared machine only adds)."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fit()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
 def surprise_svd(train: Dataset, test: Dataset, n_factors: int, n_epochs: int, **kw) -> dict:
     import pandas as pd
     from surprise import SVD, Reader
@@ -97,24 +107,17 @@ def surprise_svd(train: Dataset, test: Dataset, n_factors: int, n_epochs: int, *
 
     lo, hi = train.rating_scale
     frame = pd.DataFrame({"u": train.users, "i": train.items, "r": train.ratings})
-    data = SDataset.load_from_df(frame, Reader(rating_scale=(lo, hi)))
-    trainset = data.build_full_trainset()
-    algo = SVD(n_factors=n_factors, n_epochs=n_epochs, random_state=0, **kw)
-    t0 = time.perf_counter()
-    algo.fit(trainset)
-    fit_s = time.perf_counter() - t0
+    trainset = SDataset.load_from_df(frame, Reader(rating_scale=(lo, hi))).build_full_trainset()
+    fit_s, algo = _best_of(lambda: SVD(n_factors=n_factors, n_epochs=n_epochs, random_state=0, **kw).fit(trainset))
     preds = np.array([algo.predict(int(u), int(i)).est for u, i in zip(test.users, test.items, strict=True)])
     err = preds - test.ratings
     return {"fit_s": fit_s, "rmse": float(np.sqrt(np.mean(err**2)))}
 
 
 def cinerec_svd(split: Split, n_factors: int, n_epochs: int, **kw) -> dict:
-    model = create_model("svd", {"n_factors": n_factors, "n_epochs": n_epochs, **kw})
-    model.fit(split.train)  # warm numba's cache: compile time is not fit time
-    model = create_model("svd", {"n_factors": n_factors, "n_epochs": n_epochs, **kw})
-    t0 = time.perf_counter()
-    model.fit(split.train)
-    fit_s = time.perf_counter() - t0
+    cfg = {"n_factors": n_factors, "n_epochs": n_epochs, **kw}
+    create_model("svd", cfg).fit(split.train)  # warm numba's cache: compile time is not fit time
+    fit_s, model = _best_of(lambda: create_model("svd", cfg).fit(split.train))
     err = model.predict(split.test.users, split.test.items) - split.test.ratings
     return {"fit_s": fit_s, "rmse": float(np.sqrt(np.mean(err**2)))}
 
@@ -238,8 +241,11 @@ def section_speed(quick: bool) -> str:
             "",
             md_table(["data", "factors/epochs", "cinerec s", "Surprise s", "speed-up", "cinerec RMSE", "Surprise RMSE"], rows),
             "",
-            "Both fit single-threaded on the same train part; cinerec's time excludes numba's one-off "
-            "compilation (cached on disk after the first run). Target: >= 5x at equal or better RMSE.",
+            "Wall-clock fit time, best of 3, same train part. Surprise is single-threaded; cinerec's "
+            "`svd` runs the blocks of each DSGD stratum in 2 threads (`blocks=2`; identical results "
+            "with 1 thread) on this 2-vCPU machine, whose vCPUs share a core (2 threads give ~1.25x). "
+            "cinerec's time excludes numba's one-off compilation (cached on disk after the first "
+            "run). Target: >= 5x at equal or better RMSE.",
         ]
     )
 

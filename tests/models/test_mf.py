@@ -32,7 +32,7 @@ def test_svd_kernel_matches_numpy_reference_on_20_ratings() -> None:
     for epoch in range(3):
         order = np.random.default_rng(epoch).permutation(20)
         _numpy_sgd(u, i, r, order, mu, *ref, lr, reg)
-        K.svd_sgd_epoch(u[order], i[order], r[order], mu, *got, np.full(4, lr), np.full(4, reg), True)
+        K.svd_sgd_epoch(u[order], i[order], r[order], 0, 20, mu, *got, np.full(4, lr), np.full(4, reg), True)
     # factors are float32 in the kernel (SIMD); the reference runs in float64
     for a, b in zip(got, ref, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
@@ -72,3 +72,14 @@ def test_als_user_step_solves_its_ridge_problem() -> None:
     )
     np.testing.assert_allclose(Q, m.Q_, atol=1e-4)
     np.testing.assert_allclose(bi, m.bi_, atol=1e-4)
+
+
+def test_svd_blocks_give_the_same_model_with_any_number_of_threads() -> None:
+    d = make_ratings_dataset(n_users=80, n_items=50, seed=4)
+    one = create_model("svd", n_factors=6, n_epochs=8, blocks=4, threads=1).fit(d)
+    two = create_model("svd", n_factors=6, n_epochs=8, blocks=4, threads=2).fit(d)
+    np.testing.assert_array_equal(one.P_, two.P_)
+    np.testing.assert_array_equal(one.bi_, two.bi_)
+    assert one.train_rmse_ == two.train_rmse_
+    plain = create_model("svd", n_factors=6, n_epochs=8, blocks=1).fit(d)
+    assert plain.train_rmse_[-1] < plain.train_rmse_[0]  # one block = plain SGD, still learns

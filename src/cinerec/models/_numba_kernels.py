@@ -10,11 +10,13 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, nogil=True)
 def svd_sgd_epoch(
     users: np.ndarray,
     items: np.ndarray,
     ratings: np.ndarray,
+    lo: int,
+    hi: int,
     mu: float,
     bu: np.ndarray,
     bi: np.ndarray,
@@ -24,7 +26,9 @@ def svd_sgd_epoch(
     reg: np.ndarray,
     biased: bool,
 ) -> float:
-    """One SGD pass of biased MF over the rows in array order (Surprise's update rule).
+    """One SGD pass of biased MF over rows ``lo:hi`` in array order (Surprise's rule).
+
+    ``nogil``: the model runs disjoint blocks of rows in threads at the same time.
 
     The caller passes the rating arrays already in visiting order: reading them
     sequentially (rather than through an index array) lets the CPU run ahead to the
@@ -37,7 +41,7 @@ def svd_sgd_epoch(
     lr_bu, lr_bi, lr_pu, lr_qi = lr[0], lr[1], lr[2], lr[3]
     reg_bu, reg_bi, reg_pu, reg_qi = reg[0], reg[1], reg[2], reg[3]
     sse = 0.0
-    for n in range(users.shape[0]):
+    for n in range(lo, hi):
         u = users[n]
         i = items[n]
         pu = P[u]
