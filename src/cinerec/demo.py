@@ -22,13 +22,12 @@ SYNTHETIC = {"n_ratings": 200_000, "n_users": 2_000, "n_items": 4_000, "seed": 0
 def find_data(console: Console) -> str:
     """A data set name or path the demo can load, fetching or generating as needed."""
     from cinerec.data import data_home, load_dataset
+    from cinerec.data.store import find_local
 
-    try:
-        load_dataset("ml-latest-small", progress=False)
+    # Only look for it: the experiment loads it (once) afterwards.
+    if find_local("ml-latest-small") is not None:
         console.print(f"[green]data:[/] ml-latest-small from {data_home()}")
         return "ml-latest-small"
-    except CinerecError:
-        pass
     if os.environ.get("CINEREC_OFFLINE") != "1":
         try:
             console.print("ml-latest-small is not in the data home: trying GroupLens ...")
@@ -51,9 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="random:0.9")
     parser.add_argument("--out", default="demo-out")
     args = parser.parse_args(argv)
-    console = Console()
-    if not console.is_terminal:  # piped (e.g. through make): room for the wide tables
-        console = Console(width=160)
+    from cinerec.cli.models import console as make_console
+
+    console = make_console()
     try:
         run(console, args.models, args.split, Path(args.out))
     except CinerecError as e:

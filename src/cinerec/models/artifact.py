@@ -83,14 +83,6 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return json.loads(f.read_text())
 
 
-def update_manifest(path: Path, **fields: Any) -> None:
-    """Merge fields into an artifact's manifest (atomic rewrite)."""
-    manifest = read_manifest(path) | fields
-    tmp = Path(path) / ".manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    tmp.replace(Path(path) / "manifest.json")
-
-
 def load_model(path: Path) -> Recommender:
     from cinerec.models.base import model_class
 
