@@ -38,6 +38,28 @@ def test_svd_kernel_matches_numpy_reference_on_20_ratings() -> None:
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def test_svd_kernel_on_padded_factor_rows_keeps_padding_zero_and_same_model() -> None:
+    rng = np.random.default_rng(3)
+    n, k = 400, 5
+    u, i = rng.integers(0, 30, n), rng.integers(0, 40, n)
+    r = rng.integers(1, 11, n) / 2.0
+    kp = K.pad_factors(k)
+    assert kp % K.SIMD_FLOAT32_LANES == 0 and kp >= k and K.pad_factors(kp) == kp
+    P0 = rng.normal(0, 0.1, (30, k)).astype(np.float32)
+    Q0 = rng.normal(0, 0.1, (40, k)).astype(np.float32)
+    plain = [np.zeros(30), np.zeros(40), P0.copy(), Q0.copy()]
+    padded = [np.zeros(30), np.zeros(40), np.zeros((30, kp), np.float32), np.zeros((40, kp), np.float32)]
+    padded[2][:, :k], padded[3][:, :k] = P0, Q0
+    for _ in range(3):
+        for state in (plain, padded):
+            K.svd_sgd_epoch(u, i, r, 0, n, 3.0, *state, np.full(4, 0.05), np.full(4, 0.02), True)
+    assert not padded[2][:, k:].any() and not padded[3][:, k:].any()
+    np.testing.assert_allclose(padded[2][:, :k], plain[2], atol=1e-5)
+    np.testing.assert_allclose(padded[3][:, :k], plain[3], atol=1e-5)
+    m = create_model("svd", n_factors=k, n_epochs=2).fit(make_ratings_dataset(n_users=20, n_items=15, seed=4))
+    assert m.P_.shape[1] == k and m.Q_.shape[1] == k and m.P_.flags.c_contiguous
+
+
 def test_svd_learns_and_lr_all_is_overridden_per_parameter() -> None:
     d = make_ratings_dataset(n_users=50, n_items=30, seed=1)
     m = create_model("svd", n_factors=5, n_epochs=20).fit(d)

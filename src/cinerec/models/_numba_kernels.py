@@ -7,7 +7,64 @@ computation; the model classes own shuffling, seeds and hyper-parameters.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+#: float32 lanes of one AVX2 register. Factor tables whose row length is a multiple
+#: of this run the SGD loops without a scalar tail (``pad_factors``).
+SIMD_FLOAT32_LANES = 8
+_CACHE_LINE_FLOATS = 16
+#: How many ratings ahead the SGD kernel prefetches factor rows (2 measured best).
+_PREFETCH_AHEAD = 2
+#: Cache lines prefetched per factor row (8 x 64 bytes = 128 float32).
+_PREFETCH_LINES = 8
+
+
+def pad_factors(n_factors: int) -> int:
+    """Row length of a factor table padded to whole SIMD registers.
+
+    Padding columns start at zero and stay zero under the SGD updates (their
+    gradient is ``err * 0 - reg * 0``), so a padded table gives the same model; the
+    kernels then need no scalar remainder loop, ~25% faster at 100 factors.
+    """
+    lanes = SIMD_FLOAT32_LANES
+    return -(-n_factors // lanes) * lanes
+
+
+@intrinsic
+def _prefetch(typingctx, array, row, col):
+    """Hint the CPU to fetch the cache line holding ``array[row, col]`` (no fault, no value)."""
+    if not (isinstance(array, types.Array) and array.ndim == 2):
+        return None
+    sig = types.void(array, row, col)
+
+    def codegen(context, builder, signature, args):
+        aty, rty, cty = signature.args
+        arr = context.make_array(aty)(context, builder, args[0])
+        idx = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], (rty, cty), strict=True)]
+        ptr = cgutils.get_item_pointer(context, builder, aty, arr, idx, wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, ir.IntType(32), ir.IntType(32), ir.IntType(32)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        i32 = ir.IntType(32)
+        # read access, high temporal locality, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(inline="always")
+def _prefetch_row(array: np.ndarray, row: int) -> None:
+    # A fixed, unrolled number of lines (a loop over the row length measured ~20%
+    # slower); for longer rows the hardware prefetcher streams the rest. Columns are
+    # clamped to the last one, which also covers a row that does not start on a
+    # line boundary.
+    last = array.shape[1] - 1
+    for line in range(_PREFETCH_LINES):
+        _prefetch(array, row, min(line * _CACHE_LINE_FLOATS, last))
 
 
 @njit(cache=True, fastmath=True, nogil=True)
@@ -32,16 +89,23 @@ def svd_sgd_epoch(
 
     The caller passes the rating arrays already in visiting order: reading them
     sequentially (rather than through an index array) lets the CPU run ahead to the
-    next factor rows, ~40% faster. ``P``/``Q`` are float32 and ``fastmath`` lets the
-    factor loops use SIMD: several times faster than a scalar float64 loop.
+    next factor rows, ~40% faster, and the factor rows of the rating two ahead are
+    prefetched (~10%). ``P``/``Q`` are float32 and ``fastmath`` lets the factor
+    loops use SIMD: several times faster than a scalar float64 loop; give them rows
+    padded with `pad_factors` to skip the scalar tail.
     ``lr`` / ``reg`` hold (bu, bi, pu, qi). Updates arrays in place and returns the
     training sum of squared errors seen during the pass.
     """
     k = P.shape[1]
     lr_bu, lr_bi, lr_pu, lr_qi = lr[0], lr[1], lr[2], lr[3]
     reg_bu, reg_bi, reg_pu, reg_qi = reg[0], reg[1], reg[2], reg[3]
+    keep_pu = np.float32(1.0 - lr_pu * reg_pu)
+    keep_qi = np.float32(1.0 - lr_qi * reg_qi)
     sse = 0.0
     for n in range(lo, hi):
+        if n + _PREFETCH_AHEAD < hi:
+            _prefetch_row(Q, items[n + _PREFETCH_AHEAD])
+            _prefetch_row(P, users[n + _PREFETCH_AHEAD])
         u = users[n]
         i = items[n]
         pu = P[u]
@@ -57,16 +121,16 @@ def svd_sgd_epoch(
         if biased:
             bu[u] += lr_bu * (err - reg_bu * bu[u])
             bi[i] += lr_bi * (err - reg_bi * bi[i])
+        # p += lr_p (e q - reg_p p)  ==  (1 - lr_p reg_p) p + (lr_p e) q : two vector
+        # operations per side instead of three
         e32 = np.float32(err)
-        a_pu = np.float32(lr_pu)
-        a_qi = np.float32(lr_qi)
-        r_pu = np.float32(reg_pu)
-        r_qi = np.float32(reg_qi)
+        step_pu = np.float32(lr_pu) * e32
+        step_qi = np.float32(lr_qi) * e32
         for f in range(k):
             puf = pu[f]
             qif = qi[f]
-            pu[f] = puf + a_pu * (e32 * qif - r_pu * puf)
-            qi[f] = qif + a_qi * (e32 * puf - r_qi * qif)
+            pu[f] = keep_pu * puf + step_pu * qif
+            qi[f] = keep_qi * qif + step_qi * puf
     return sse
 
 

@@ -33,6 +33,16 @@ def _sgd_block(users, items, ratings, ptr, mu, bu, bi, P, Q, lr, reg, biased, bl
     )
 
 
+def _init_factors(rng: np.random.Generator, rows: int, k: int, mean: float, std: float) -> np.ndarray:
+    """``N(mean, std)`` float32 factors in a table padded to `K.pad_factors` columns (zeros)."""
+    table = np.zeros((rows, K.pad_factors(k)), dtype=np.float32)
+    values = table[:, :k]
+    np.multiply(rng.standard_normal((rows, k), dtype=np.float32), np.float32(std), out=values)
+    if mean:
+        values += np.float32(mean)
+    return table
+
+
 class SVD(Recommender):
     """Biased matrix factorisation trained by SGD (Surprise ``SVD``, Koren 2009).
 
@@ -75,10 +85,9 @@ class SVD(Recommender):
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         c = self.config
         rng = np.random.default_rng(c.seed)
-        P = rng.standard_normal((train.n_users, c.n_factors), dtype=np.float32)
-        P = P * np.float32(c.init_std_dev) + np.float32(c.init_mean)
-        Q = rng.standard_normal((train.n_items, c.n_factors), dtype=np.float32)
-        Q = Q * np.float32(c.init_std_dev) + np.float32(c.init_mean)
+        k = c.n_factors
+        P = _init_factors(rng, train.n_users, k, c.init_mean, c.init_std_dev)
+        Q = _init_factors(rng, train.n_items, k, c.init_mean, c.init_std_dev)
         bu = np.zeros(train.n_users)
         bi = np.zeros(train.n_items)
         mu = float(train.global_mean) if c.biased else 0.0
@@ -86,13 +95,15 @@ class SVD(Recommender):
         lr = _per_param(c, "lr", names, c.lr_all)
         reg = _per_param(c, "reg", names, c.reg_all)
         n_blocks = c.blocks
-        user_group = rng.permutation(train.n_users) % n_blocks
-        item_group = rng.permutation(train.n_items) % n_blocks
+        key_type = np.min_scalar_type(n_blocks * n_blocks - 1)
+        user_group = (rng.permutation(train.n_users) % n_blocks).astype(key_type)
+        item_group = (rng.permutation(train.n_items) % n_blocks).astype(key_type)
         ratings64 = train.ratings.astype(np.float64)
 
         def arrange(order: np.ndarray) -> tuple[np.ndarray, ...]:
-            # Rows grouped by stratum block, in ``order`` inside each block.
-            key = user_group[train.users[order]] * n_blocks + item_group[train.items[order]]
+            # Rows grouped by stratum block, in ``order`` inside each block (a small
+            # integer key: numpy's stable sort is a radix sort there).
+            key = user_group[train.users[order]] * key_type.type(n_blocks) + item_group[train.items[order]]
             order = order[np.argsort(key, kind="stable")]
             ptr = np.zeros(n_blocks * n_blocks + 1, dtype=np.int64)
             ptr[1:] = np.cumsum(np.bincount(key, minlength=n_blocks * n_blocks))
@@ -118,7 +129,7 @@ class SVD(Recommender):
                 lr = lr * c.lr_decay
         self.mu_ = mu
         self.bu_, self.bi_ = bu.astype(np.float32), bi.astype(np.float32)
-        self.P_, self.Q_ = P.astype(np.float32), Q.astype(np.float32)
+        self.P_, self.Q_ = np.ascontiguousarray(P[:, :k]), np.ascontiguousarray(Q[:, :k])
 
     def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         dot = np.einsum("nk,nk->n", self.P_[users], self.Q_[items], dtype=np.float64)
