@@ -59,3 +59,14 @@ def test_tables_exposed(model) -> None:
     tables = model.embedding_tables()
     assert set(tables) == {"encoder", "decoder"}
     assert tables["decoder"].num_embeddings == model.n_users_
+
+
+def test_finetune_keeps_every_train_rating_as_input(split) -> None:
+    train, _ = split
+    # early stopping holds a tenth of train out of training, not out of the input
+    m = create_model("autorec", FAST | {"epochs": 2, "early_stopping_patience": 2}).fit(train)
+    assert m.input_users_.shape[0] == train.n_ratings
+    before = m.predict(train.users[:50], train.items[:50])
+    m.finetune(train, epochs=1, lr=1e-9)  # a step that cannot move the weights
+    assert m.input_users_.shape[0] == train.n_ratings
+    np.testing.assert_allclose(m.predict(train.users[:50], train.items[:50]), before, atol=1e-4)

@@ -160,7 +160,9 @@ class AutoRec(TorchRecommender):
 
     def finetune(self, train: Dataset, valid: Dataset | None = None, epochs: int | None = None, **kw: Any) -> Any:
         history = super().finetune(train, valid, epochs, **kw)
-        self._codes = None
+        # As after `_fit`: training ran on the fit part only, predictions read every
+        # train rating (without this, the held-out tenth went missing from the input).
+        self._set_input(train)
         return history
 
     def _predict_module(self, users: Tensor, items: Tensor) -> Tensor:
