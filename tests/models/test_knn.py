@@ -92,3 +92,33 @@ def test_user_knn_uses_neighbour_users() -> None:
 def test_k_above_k_keep_is_rejected() -> None:
     with pytest.raises(ConfigError, match="k_keep"):
         create_model("item-knn", k=50, k_keep=10).fit(make_ratings_dataset())
+
+
+@pytest.mark.parametrize("name", ["item-knn", "user-knn"])
+def test_similarity_ranking_is_the_sum_of_neighbour_similarities(name: str) -> None:
+    d = make_ratings_dataset(n_users=40, n_items=25, density=0.4, seed=5)
+    m = create_model(name, k=5, k_keep=10).fit(d)
+    S = m.S_.toarray()
+    rated = d.to_csr(values=None).toarray() > 0
+    users = np.array([2, 9])
+    if name == "item-knn":
+        want = np.stack([S[rated[u]].sum(0) for u in users])  # sum over u's items j of s(j, i)
+    else:
+        want = np.stack([S[u] @ rated for u in users])  # sum over users v who rated i of s(u, v)
+    np.testing.assert_allclose(m.score(users), want, rtol=1e-5, atol=1e-6)
+    # recommend ranks by it and still reports predicted ratings from `predict`
+    rec = m.recommend(int(users[0]), k=5)
+    ranked = np.where(rated[users[0]], -np.inf, want[0])
+    assert rec.scores[0] == pytest.approx(ranked.max(), rel=1e-5)
+    np.testing.assert_allclose(rec.predicted_ratings, m.predict(np.full(5, users[0]), rec.items))
+
+
+def test_rating_ranking_scores_near_the_predicted_rating() -> None:
+    d = make_ratings_dataset(n_users=40, n_items=25, density=0.5, seed=6)
+    # with k = k_keep the per-pair prediction and the batched score use the same neighbours
+    m = create_model("item-knn", k=10, k_keep=10, ranking="rating").fit(d)
+    users = np.arange(5)
+    pred = m.predict(np.repeat(users, 25), np.tile(np.arange(25), 5)).reshape(5, 25)
+    score = m.score(users)
+    inside = (pred > 0.5) & (pred < 5.0)  # predict clips to the rating scale
+    np.testing.assert_allclose(score[inside], pred[inside], atol=1e-4)
