@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from cinerec.compress.api import compress_model, embedding_bytes
+from cinerec.compress.api import VQ_MIN_ROWS_PER_CENTROID, compress_model, embedding_bytes
 from cinerec.compress.hashing import collision_rate, expected_collision_rate
 from cinerec.compress.ptq import QuantizedEmbedding
 from cinerec.compress.vq import PQEmbedding, RQEmbedding
@@ -118,11 +118,18 @@ def accuracy_tables(doc: Doc, models: list[str], quick: bool) -> None:
         evaluate(base, split, k=10, fit=False, progress=False, metrics=["rmse", "efficiency"])
         shapes = {p: tuple(t.weight.shape) for p, t in base.embedding_tables().items()}
         dim = next(iter(shapes.values()))[1]
+        min_rows = VQ_MIN_ROWS_PER_CENTROID * 256
+        small = [f"`{p}`" for p, (n, _) in shapes.items() if n < min_rows]
+        vq_note = (
+            f" PQ/RQ rows: {', '.join(small)} {'stays' if len(small) == 1 else 'stay'} row-wise INT8 "
+            f"(fewer than {min_rows:,} rows: 256-centroid codebooks would outweigh the table; `min_rows`)."
+            if small else ""
+        )
         doc.add(
             f"### {name}", "",
             f"Tables {', '.join(f'`{p}` {n:,} x {d}' for p, (n, d) in shapes.items())}; fp32 fit "
             f"{fit_s:.0f} s ({base.config.epochs} epochs max). Bytes = embedding tables "
-            "(biases and other weights stay fp32); disk = the whole artifact folder.", "",
+            f"(biases and other weights stay fp32); disk = the whole artifact folder.{vq_note}", "",
             "| method | emb. bytes | ratio | artifact on disk | RMSE | MAE | NDCG@10 "
             "| top-10 p50 ms | top-10 p99 ms | predict/s | batch users/s | compress s |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

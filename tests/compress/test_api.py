@@ -33,8 +33,8 @@ def _fitted(data):
         ("int8", {}, 3.2),
         ("int4", {}, 5.3),
         ("qat-int4", {"epochs": 1}, 5.3),
-        ("pq", {"subvectors": 4, "centroids": 16, "finetune_epochs": 1}, 1.5),
-        ("rq", {"stages": 2, "centroids": 8}, 1.2),
+        ("pq", {"subvectors": 4, "centroids": 16, "finetune_epochs": 1, "min_rows": 0}, 1.5),
+        ("rq", {"stages": 2, "centroids": 8, "min_rows": 0}, 1.2),
         ("hash", {"bucket_ratio": 2.0, "epochs": 1}, 1.5),
         ("qr", {"buckets": 8, "epochs": 1}, 1.5),
     ],
@@ -45,6 +45,8 @@ def test_compressed_artifact_round_trips(tmp_path: Path, data, method: str, opts
     users, items = data.users[:50], data.items[:50]
     compress_model(model, method, train=data, **opts)
     assert model.compression["method"] == method
+    if method in ("pq", "rq"):
+        assert {spec["kind"] for spec in model.compression["tables"].values()} == {method}
     sizes = embedding_bytes(model)
     assert sizes["ratio"] >= min_ratio
     before = model.predict(users, items)
@@ -113,3 +115,21 @@ def test_quantized_tables_are_small_on_disk(tmp_path: Path, data, method: str, b
     loaded = Recommender.load(tmp_path / "q")
     assert loaded.module_.item_emb.scale.dtype == torch.float16
     np.testing.assert_allclose(loaded.score(np.arange(3)), model.score(np.arange(3)), atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["pq", "rq"])
+def test_vq_leaves_tables_too_small_for_a_codebook_to_int8(tmp_path: Path, method: str) -> None:
+    data = make_ratings_dataset(n_users=40, n_items=300, density=0.2, seed=4)
+    model = _fitted(data)
+    # 300 items >= 8 rows per centroid x 32 centroids; 40 users are not
+    compress_model(model, method, train=data, centroids=32, subvectors=4, stages=2)
+    kinds = {path: spec["kind"] for path, spec in model.compression["tables"].items()}
+    assert kinds["item_emb"] == method and kinds["user_emb"] != method
+    users = model.embedding_tables()["user_emb"]
+    assert users.bits == 8
+    before = model.predict(data.users[:40], data.items[:40])
+    model.save(tmp_path / "c")
+    loaded = Recommender.load(tmp_path / "c")
+    np.testing.assert_allclose(loaded.predict(data.users[:40], data.items[:40]), before, atol=1e-5)
+    compress_model(m4 := _fitted(data), method, train=data, centroids=32, subvectors=4, small_table_bits=4)
+    assert m4.embedding_tables()["user_emb"].bits == 4

@@ -25,6 +25,20 @@ def test_cli_compresses_and_loaded_model_predicts(tmp_path: Path) -> None:
     assert np.isfinite(model.predict(data.users[:10], data.items[:10])).all()
 
 
+@pytest.mark.parametrize(("min_rows", "user_kind"), [(None, "quantized"), ("0", "rq")])
+def test_cli_rq_min_rows_decides_which_tables_get_codebooks(tmp_path: Path, min_rows, user_kind) -> None:
+    data = make_ratings_dataset(n_users=40, n_items=30, seed=5)
+    cfg = {"n_factors": 8, "epochs": 1, "progress": False, "early_stopping_patience": None}
+    create_model("mf-torch", cfg).fit(data).save(tmp_path / "m")
+    args = ["compress", str(tmp_path / "m"), "--method", "rq", "--centroids", "8", "--stages", "2",
+            "--epochs", "0", "--out", str(tmp_path / "c")]
+    res = CliRunner().invoke(app, args + (["--min-rows", min_rows] if min_rows else []))
+    assert res.exit_code == 0, res.output
+    tables = Recommender.load(tmp_path / "c").compression["tables"]
+    # default min_rows = 8 rows per centroid x 8 centroids = 64 > 40 users, 30 items
+    assert tables["user_emb"]["kind"] == tables["item_emb"]["kind"] == user_kind
+
+
 def test_cli_explains_missing_provenance(tmp_path: Path) -> None:
     data = make_ratings_dataset(n_users=40, n_items=30, seed=5)
     cfg = {"n_factors": 8, "epochs": 1, "progress": False, "early_stopping_patience": None}

@@ -54,6 +54,11 @@ def register(app: typer.Typer) -> None:
         subvectors: int = typer.Option(8, "--subvectors", help="PQ sub-vectors M per row."),
         stages: int = typer.Option(4, "--stages", help="RQ stages L."),
         centroids: int = typer.Option(256, "--centroids", help="PQ/RQ centroids per codebook (<=256)."),
+        min_rows: int | None = typer.Option(
+            None, "--min-rows",
+            help="PQ/RQ: tables with fewer rows are quantized row-wise instead (default 8 x centroids).",
+        ),
+        small_table_bits: int = typer.Option(8, "--small-table-bits", help="PQ/RQ: 8 or 4 bits for those tables."),
         epochs: int = typer.Option(5, "--epochs", help="QAT / hashing retraining epochs; PQ/RQ codebook fine-tuning epochs (0 = none)."),
         buckets: int | None = typer.Option(None, "--buckets", help="hash/qr rows per table (default n/4)."),
         lr: float | None = typer.Option(None, "--lr", help="Learning rate of the fine-tuning stage."),
@@ -72,7 +77,9 @@ def register(app: typer.Typer) -> None:
         if lr is not None:
             opts["lr"] = lr
         if method in ("pq", "rq"):
-            opts |= {"centroids": centroids, "finetune_epochs": epochs}
+            opts |= {"centroids": centroids, "finetune_epochs": epochs, "small_table_bits": small_table_bits}
+            if min_rows is not None:
+                opts["min_rows"] = min_rows
             opts |= {"subvectors": subvectors} if method == "pq" else {"stages": stages}
         elif method in _NEEDS_DATA:
             opts["epochs"] = epochs
