@@ -68,3 +68,18 @@ def test_compare_significance_reports_a_paired_test(data_home, capsys, monkeypat
     row = next(line for line in out.splitlines() if line.strip("│ ").startswith("bias") and "[" in line)
     low_high = row.split("[")[1].split("]")[0] if "]" in row else row.split("[")[1]
     assert float(low_high.split(",")[0]) < 0
+
+
+@pytest.mark.realdata
+def test_item_knn_recommend_names_the_rated_movies_behind_each_pick(data_home, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CINEREC_DATA", str(data_home))
+    monkeypatch.setenv("COLUMNS", "200")
+    out = tmp_path / "knn"
+    _run(capsys, "train", "item-knn", "--data", "ml-latest-small", "--split", "user-temporal:0.8",
+         "--out", str(out), "--format", "json", "--quiet")
+    recs = json.loads(_run(capsys, "recommend", str(out), "--user", "1", "-k", "3", "--format", "json", "--quiet"))
+    why = recs["items"][0]["explanation"]
+    assert why["method"] == "neighbours" and why["because_you_rated_titles"]
+    table = _run(capsys, "recommend", str(out), "--user", "1", "-k", "3", "--quiet")
+    assert why["because_you_rated_titles"][0][:20] in table
+    assert "most similar to it" in table

@@ -122,3 +122,35 @@ def test_rating_ranking_scores_near_the_predicted_rating() -> None:
     score = m.score(users)
     inside = (pred > 0.5) & (pred < 5.0)  # predict clips to the rating scale
     np.testing.assert_allclose(score[inside], pred[inside], atol=1e-4)
+
+
+def test_item_knn_explains_with_the_most_similar_rated_items() -> None:
+    d = make_ratings_dataset(n_users=40, n_items=25, density=0.4, seed=7)
+    m = create_model("item-knn", k=5, k_keep=10).fit(d)
+    S = m.S_.toarray()
+    user = 4
+    rec = m.recommend(user, k=3)
+    why = rec.explanations[0]
+    item = int(rec.items[0])
+    rated = m.seen_items(user)
+    want = sorted(((S[j, item], int(j)) for j in rated if S[j, item] > 0), reverse=True)[:3]
+    assert why["method"] == "neighbours"
+    assert why["because_you_rated"] == [j for _, j in want]
+    np.testing.assert_allclose(why["similarities"], [s for s, _ in want], rtol=1e-6)
+    # the item scores are the similarity sums the explanation is drawn from
+    assert sum(S[j, item] for j in rated) == pytest.approx(rec.scores[0], rel=1e-5)
+    record = rec.to_records(d)[0]["explanation"]
+    assert len(record["because_you_rated_titles"]) == len(want)
+
+
+def test_user_knn_explains_with_the_neighbours_who_rated_the_item() -> None:
+    d = make_ratings_dataset(n_users=40, n_items=25, density=0.4, seed=8)
+    m = create_model("user-knn", k=5, k_keep=10).fit(d)
+    S = m.S_.toarray()
+    rated = d.to_csr(values=None).toarray() > 0
+    why = m.explain(6, 3)
+    neighbours = np.flatnonzero(S[6] > 0)
+    who = neighbours[rated[neighbours, 3]]
+    assert why["similar_users_who_rated"] == who.size
+    assert why["similarity_sum"] == pytest.approx(S[6, who].sum(), rel=1e-5)
+    assert m.explain(-1, 3) is None

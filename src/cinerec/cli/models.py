@@ -52,12 +52,7 @@ def _print_recommendations(recs, dataset, fmt: str, title: str, out=None) -> Non
         return
     from rich.table import Table
 
-    methods = {r["explanation"].get("method") for r in records if r.get("explanation")}
-    caption = recs.fallback or (
-        f"why: share of the user and the movie in the score ({', '.join(sorted(m for m in methods if m))})"
-        if methods
-        else None
-    )
+    caption = recs.fallback or _explanation_caption([r["explanation"] for r in records if r.get("explanation")])
     table = Table(title=title, caption=caption)
     for col in ("#", "title", "predicted", "confidence", "why"):
         table.add_column(col, overflow="fold")
@@ -97,6 +92,18 @@ def _print_significance(reports: list, k: int) -> None:
     console().print(table)
 
 
+def _explanation_caption(explanations: list[dict]) -> str | None:
+    """What the "why" column means, from the kind of explanations the model gave."""
+    shares = sorted({w["method"] for w in explanations if "user_preference_weight" in w and w.get("method")})
+    if shares:
+        return f"why: share of the user and the movie in the score ({', '.join(shares)})"
+    if any("because_you_rated" in w for w in explanations):
+        return "why: the movies you rated that are most similar to it (similarity)"
+    if any("similar_users_who_rated" in w for w in explanations):
+        return "why: how many of your most similar users rated it"
+    return None
+
+
 def _format_explanation(why: dict | None) -> str:
     """One short line: the two weights and the strength (paper 002, section 6)."""
     if not why:
@@ -109,6 +116,11 @@ def _format_explanation(why: dict | None) -> str:
         if "strength" in why:
             text += f", strength {why['strength']:.2f}"
         return text
+    if why.get("method") == "neighbours":
+        if "similar_users_who_rated" in why:
+            return f"{why['similar_users_who_rated']} similar users rated it"
+        names = why.get("because_you_rated_titles") or why.get("because_you_rated", [])
+        return "; ".join(f"{n} ({s:.2f})" for n, s in zip(names, why.get("similarities", []), strict=False))
     return ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in why.items())
 
 

@@ -126,7 +126,12 @@ class Recommendations:
             if self.predicted_ratings is not None:
                 rec["predicted_rating"] = float(self.predicted_ratings[j])
             if self.explanations and self.explanations[j] is not None:
-                rec["explanation"] = self.explanations[j]
+                why = dict(self.explanations[j])
+                if dataset is not None and why.get("because_you_rated"):
+                    why["because_you_rated_titles"] = list(
+                        dataset.item_titles(np.asarray(why["because_you_rated"], dtype=np.int64))
+                    )
+                rec["explanation"] = why
             if self.fallback:
                 rec["fallback"] = self.fallback
             out.append(rec)
