@@ -134,3 +134,26 @@ def test_full_catalogue_scoring_equals_the_per_pair_network() -> None:
         ii = torch.arange(d.n_items).repeat(len(users))
         pairs = module(uu, ii).view(len(users), -1).numpy()
     np.testing.assert_allclose(model.score(users), pairs, rtol=1e-5, atol=1e-5)
+
+
+def test_cached_inference_parts_follow_weight_changes() -> None:
+    """The folded layers / item half are reused between calls and rebuilt after any change."""
+    d = make_ratings_dataset(n_users=30, n_items=40, seed=6)
+    model = create_model("ncf", embedding_dim=8, layers=(16, 8), dropout=(0.1, 0.1), epochs=1, progress=False).fit(d)
+    users = np.arange(5)
+    first = model.score(users)
+    parts = model._inference_cache[1]
+    model.score(users)
+    assert model._inference_cache[1] is parts  # reused
+    model.finetune(d, epochs=1, lr=0.05, early_stopping_patience=None, validate_start=False)
+    module = model._module().eval()
+    with torch.no_grad():
+        uu = torch.as_tensor(users).repeat_interleave(d.n_items)
+        ii = torch.arange(d.n_items).repeat(len(users))
+        pairs = module(uu, ii).view(len(users), -1).numpy()
+    after = model.score(users)
+    assert not np.allclose(after, first)
+    np.testing.assert_allclose(after, pairs, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # an in-place edit of the BatchNorm statistics is seen too
+        module.mlp[1].running_mean += 1.0
+    assert not np.allclose(model.score(users), after)

@@ -142,24 +142,70 @@ class NCFModule(nn.Module):
         strength, _ = self.parts(self.user_emb(users), self.item_emb(items))
         return self.rating_min + self.rating_span * strength
 
-    def score_grid(self, users: Tensor, max_cells: int = 1 << 23) -> Tensor:
+    @torch.no_grad()
+    def folded_layers(self) -> list[tuple[Tensor, Tensor]]:
+        """Inference form of the MLP: each Linear with the eval-mode BatchNorm after it
+        folded in (``W' = s W``, ``b' = s (b - mean) + beta``, ``s = gamma / sqrt(var +
+        eps)``); ReLU follows every layer and dropout is the identity in eval mode."""
+        layers: list[tuple[Tensor, Tensor]] = []
+        for m in self.mlp:
+            if isinstance(m, nn.Linear):
+                layers.append((m.weight.detach(), m.bias.detach()))
+            elif isinstance(m, nn.BatchNorm1d):
+                w, b = layers[-1]
+                scale = m.weight / torch.sqrt(m.running_var + m.eps)
+                layers[-1] = (w * scale[:, None], (b - m.running_mean) * scale + m.bias)
+        return layers
+
+    def inference_key(self) -> list[tuple[Tensor, int]]:
+        """Every tensor `inference_parts` reads with its in-place version: optimizer steps
+        and BatchNorm's running statistics bump ``_version``, compression swaps modules.
+        Compare keys with `same_inference_key` (tensor identity, not ``id``, so a freed
+        tensor's address reused by a new one cannot match)."""
+        tensors = [*self.mlp.parameters(), *self.mlp.buffers(), *self.item_emb.parameters(), *self.item_emb.buffers()]
+        return [(t, t._version) for t in tensors]
+
+    @staticmethod
+    def same_inference_key(a: list[tuple[Tensor, int]], b: list[tuple[Tensor, int]]) -> bool:
+        return len(a) == len(b) and all(ta is tb and va == vb for (ta, va), (tb, vb) in zip(a, b, strict=True))
+
+    @torch.no_grad()
+    def inference_parts(self) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
+        """(`folded_layers`, the item half ``W'_m m`` of the first layer for every item)."""
+        layers = self.folded_layers()
+        dim = self.user_emb.embedding_dim
+        items = torch.arange(self.item_emb.num_embeddings, device=layers[0][0].device)
+        return layers, self.item_emb(items) @ layers[0][0][:, dim:].T
+
+    @torch.no_grad()
+    def score_grid(
+        self,
+        users: Tensor,
+        max_cells: int = 1 << 23,
+        parts: tuple[list[tuple[Tensor, Tensor]], Tensor] | None = None,
+    ) -> Tensor:
         """Ratings of ``users`` x every item, in eval mode, without attention.
 
         The first Linear layer of ``[u; m]`` splits into ``W_u u + W_m m + b``: the item
         half is computed once for the whole catalogue instead of once per pair, which
-        removes about 45% of the multiply-adds of paper 002's network.
+        removes about 45% of the multiply-adds of paper 002's network. BatchNorm is
+        folded into the Linear layers and ReLU runs in place (together -30% time for
+        one user on CPU). Pass ``parts`` (from `inference_parts`) to reuse them across
+        calls.
         """
-        first = self.mlp[0]
+        layers, item_part = parts if parts is not None else self.inference_parts()
+        (w1, b1), rest = layers[0], layers[1:]
         dim = self.user_emb.embedding_dim
-        n_items = self.item_emb.num_embeddings
-        item_part = self.item_emb(torch.arange(n_items, device=users.device)) @ first.weight[:, dim:].T
-        user_part = self.user_emb(users) @ first.weight[:, :dim].T + first.bias
-        rest = self.mlp[1:]
+        n_items, width = item_part.shape
+        user_part = self.user_emb(users) @ w1[:, :dim].T + b1
         out = torch.empty(users.shape[0], n_items, device=users.device)
-        step = max(1, max_cells // (n_items * item_part.shape[1]))
+        step = max(1, max_cells // (n_items * width))
         for s in range(0, users.shape[0], step):
-            h = (user_part[s : s + step, None, :] + item_part[None, :, :]).reshape(-1, item_part.shape[1])
-            strength = torch.sigmoid(self.out(rest(h))).view(-1, n_items)
+            h = (user_part[s : s + step, None, :] + item_part[None, :, :]).reshape(-1, width)
+            h.relu_()
+            for w, b in rest:
+                h = torch.addmm(b, h, w.T).relu_()
+            strength = torch.sigmoid(self.out(h)).view(-1, n_items)
             out[s : s + step] = self.rating_min + self.rating_span * strength
         return out
 
@@ -203,7 +249,7 @@ class NCF(TorchRecommender):
     def _score_module(self, users: Tensor) -> Tensor:
         module = self._module()
         if module.attention is None and not module.training:
-            return module.score_grid(users)
+            return module.score_grid(users, parts=self._inference_parts(module))
         n_items = self.n_items_
         items = torch.arange(n_items, device=users.device)
         uu = users.repeat_interleave(n_items)
@@ -215,6 +261,17 @@ class NCF(TorchRecommender):
             out[s : s + chunk] = module(uu[s : s + chunk], ii[s : s + chunk]).float()
         out = out.view(users.shape[0], n_items)
         return out
+
+    def _inference_parts(self, module: NCFModule) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
+        # Folding BatchNorm and the item half of the first layer once saves ~25% of one
+        # user's full-catalogue scoring; recomputed whenever a tensor they read changes
+        # (fit, finetune, compression, load).
+        key = module.inference_key()
+        cached = getattr(self, "_inference_cache", None)
+        if cached is None or not module.same_inference_key(cached[0], key):
+            cached = (key, module.inference_parts())
+            self._inference_cache = cached
+        return cached[1]
 
     def explain(self, user: int, item: int) -> dict[str, Any] | None:
         """User-preference vs movie-characteristics weights (sum 1) and strength in [0, 1]."""
