@@ -19,12 +19,13 @@ def _console() -> tuple[Console, io.StringIO]:
 def test_demo_on_real_data(data_home, tmp_path, monkeypatch):
     monkeypatch.setenv("CINEREC_DATA", str(data_home))
     console, buf = _console()
-    demo.run(console, ["mean", "bias"], "random:0.9", tmp_path / "out")
+    demo.run(console, ["mean", "item-knn"], "random:0.9", tmp_path / "out")
     text = buf.getvalue()
     assert "ml-latest-small" in text and "100,836 ratings" in text
-    assert "top 10 for user" in text
-    assert (tmp_path / "out" / "compare.md").read_text().count("bias") >= 1
-    assert (tmp_path / "out" / "bias" / "model.safetensors").exists()
+    assert "top 10 for user" in text and "(item-knn)" in text
+    assert "most similar to it" in text  # item-knn's explanation caption
+    assert (tmp_path / "out" / "compare.md").read_text().count("item-knn") >= 1
+    assert (tmp_path / "out" / "item-knn" / "model.safetensors").exists()
 
 
 def test_demo_offline_generates_synthetic_data(tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ from rich.console import Console
 from cinerec.errors import CinerecError
 
 DEMO_MODELS = ["bias", "item-knn", "svd", "ncf"]
+#: Models whose top 10 the demo prints, with their explanations (those present).
+EXPLAINERS = ["ncf", "item-knn"]
 SYNTHETIC = {"n_ratings": 200_000, "n_users": 2_000, "n_items": 4_000, "seed": 0}
 
 
@@ -80,20 +82,22 @@ def run(console: Console, models: list[str], split: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.md").write_text(tables.to_markdown(reports))
 
-    explainer = "ncf" if "ncf" in models else models[-1]
-    console.rule(f"recommendations ({explainer})")
-    model = fitted[explainer]
-    model.save(out / explainer, metrics=reports[models.index(explainer)].metrics)
+    # The paper-002 network's attention-style explanation, and item-knn's "because you
+    # rated" list: two kinds of why for the same user.
+    explainers = [m for m in EXPLAINERS if m in models] or [models[-1]]
     counts = ctx.split.train.user_counts
     user = int(counts.argmax())
     raw = ctx.dataset.user_ids.raw(user)
-    recs = model.recommend(user, k=10)
-    _print_recommendations(recs, ctx.dataset, "table", title=f"top 10 for user {raw}", out=console)
-    console.print(
-        f"saved: {out / explainer} — try `cinerec recommend {out / explainer} --user {raw}` "
-        f"and `cinerec evaluate {out / explainer}`"
-    )
-
+    for name in explainers:
+        console.rule(f"recommendations ({name})")
+        model = fitted[name]
+        model.save(out / name, metrics=reports[models.index(name)].metrics)
+        recs = model.recommend(user, k=10)
+        _print_recommendations(recs, ctx.dataset, "table", title=f"top 10 for user {raw} ({name})", out=console)
+        console.print(
+            f"saved: {out / name} — try `cinerec recommend {out / name} --user {raw}` "
+            f"and `cinerec evaluate {out / name}`"
+        )
 
 if __name__ == "__main__":
     main()
