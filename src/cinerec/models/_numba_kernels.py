@@ -46,9 +46,10 @@ def _prefetch(typingctx, array, row, col):
         idx = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], (rty, cty), strict=True)]
         ptr = cgutils.get_item_pointer(context, builder, aty, arr, idx, wraparound=False)
         i8p = ir.IntType(8).as_pointer()
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, ir.IntType(32), ir.IntType(32), ir.IntType(32)])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
         i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        # llvmlite mangles the name for its pointer type (p0i8 typed, p0 opaque)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
         # read access, high temporal locality, data cache
         builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
         return context.get_dummy_value()
