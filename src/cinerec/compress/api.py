@@ -126,7 +126,7 @@ def compress_model(
             _with_train_kw(model, train_kw, lambda: model.finetune(_need_data(method, train), valid, epochs=ft))
         dtype = options.get("codebook_dtype", "float16")
         for m in model.embedding_tables().values():
-            if hasattr(m, "set_codebook_dtype"):
+            if isinstance(m, PQEmbedding | RQEmbedding):  # tables left INT8 have no codebook
                 m.set_codebook_dtype(dtype)
     else:  # hash / qr
         data = _need_data(method, train)
