@@ -1,4 +1,5 @@
-"""The errors a user can cause. Each message names the input and the fix."""
+"""Every error cinerec raises on purpose, in one place. Each message names the input and
+the fix; the CLI prints it as one line and exits 2 (``--debug`` shows the traceback)."""
 
 
 class CinerecError(Exception):
@@ -22,11 +23,15 @@ class SplitError(CinerecError):
 
 
 class ConfigError(CinerecError):
-    """A model or experiment configuration is invalid."""
+    """A model or experiment configuration, or a command-line value, is invalid."""
 
 
 class ArtifactError(CinerecError):
-    """A saved model folder is missing, incomplete or from an incompatible version."""
+    """A saved model folder is missing, incomplete, damaged or inconsistent."""
+
+
+class UnsafeTarget(CinerecError):
+    """An output path holds something cinerec did not write and will not replace."""
 
 
 class NotFittedError(CinerecError):
@@ -35,3 +40,18 @@ class NotFittedError(CinerecError):
 
 class UnknownModel(CinerecError):
     """No model is registered under the requested name."""
+
+
+class UnknownId(CinerecError, KeyError):
+    """A raw id is not in the id map."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
+class StatsError(CinerecError):
+    """A statistics request cannot be computed on the given data."""
+
+
+class EvaluationError(CinerecError):
+    """An evaluation request is invalid for the given model or data."""

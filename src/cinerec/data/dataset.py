@@ -20,11 +20,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from cinerec.errors import CinerecError
-
-
-class UnknownId(CinerecError, KeyError):
-    """A raw id is not in the id map."""
+from cinerec.errors import UnknownId
 
 
 @dataclass(frozen=True, eq=False)

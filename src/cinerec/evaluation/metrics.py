@@ -23,14 +23,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from cinerec.errors import CinerecError
+from cinerec.errors import EvaluationError
 
 #: Keys of the per-user arrays `ranking_metrics` returns (besides ``n_rel``).
 RANKING_KEYS = ("precision", "recall", "f1", "ndcg", "hit", "ap")
-
-
-class EvaluationError(CinerecError):
-    """Inputs to a metric or an evaluation run are inconsistent (shapes, K, threshold)."""
 
 
 # ---------------------------------------------------------------------------------

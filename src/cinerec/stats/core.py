@@ -30,11 +30,7 @@ import numpy as np
 import polars as pl
 
 from cinerec.data.dataset import Dataset
-from cinerec.errors import CinerecError
-
-
-class StatsError(CinerecError):
-    """A statistics request cannot be computed on the given data (names input and fix)."""
+from cinerec.errors import StatsError
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,80 @@
+"""Validation of numeric options in one place: finite, in range, the right type.
+
+Every public entry point that takes a number from a user (CLI options, `recommend`'s
+``k`` and ``risk_aversion``, seeds, raw ids) checks it here, so NaN, infinities,
+1e308 or 2**70 give one clear `ConfigError` naming the option instead of an empty
+result or a traceback deep inside numpy.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from cinerec.errors import ConfigError
+
+#: Largest seed numpy's generators and torch accept alike.
+MAX_SEED = 2**32 - 1
+#: risk_aversion multiplies a sigma <= 2.25 on MovieLens scales; beyond this it only
+#: ranks by sigma and overflows nothing, but a larger value is almost surely a typo.
+MAX_RISK_AVERSION = 1000.0
+INT64_MAX = 2**63 - 1
+
+
+def number(
+    name: str,
+    value: Any,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """``value`` as a finite float within [lo, hi] (open ends when asked)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    v = float(value)
+    if not math.isfinite(v):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ConfigError(f"{name} must be {'>' if lo_open else '>='} {lo:g}, got {value!r}")
+    if hi is not None and (v > hi or (hi_open and v == hi)):
+        raise ConfigError(f"{name} must be {'<' if hi_open else '<='} {hi:g}, got {value!r}")
+    return v
+
+
+def integer(name: str, value: Any, *, lo: int | None = None, hi: int | None = None) -> int:
+    """``value`` as an int within [lo, hi]; floats must be whole."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+    else:
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be an integer, got {value!r}") from None
+        if not math.isfinite(f) or f != int(f):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+        v = int(f)
+    if lo is not None and v < lo:
+        raise ConfigError(f"{name} must be >= {lo}, got {value!r}")
+    if hi is not None and v > hi:
+        raise ConfigError(f"{name} must be <= {hi}, got {value!r}")
+    return v
+
+
+def seed(value: Any, name: str = "seed") -> int:
+    return integer(name, value, lo=0, hi=MAX_SEED)
+
+
+def k(value: Any, name: str = "k") -> int:
+    return integer(name, value, lo=1, hi=INT64_MAX)
+
+
+def risk_aversion(value: Any) -> float:
+    return number("risk_aversion", value, lo=0.0, hi=MAX_RISK_AVERSION)
