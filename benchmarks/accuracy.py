@@ -27,13 +27,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of
 from rich.console import Console
 
 from cinerec import experiment
 from cinerec.data.dataset import Dataset
 from cinerec.data.splits import Split
 from cinerec.evaluation.protocol import evaluate
-from cinerec.models.base import create_model
+from cinerec.models.registry import create_model
 from cinerec.report import tables
 
 RESULTS = Path(__file__).parent / "results" / "accuracy.md"
@@ -90,16 +91,6 @@ def surprise_available() -> bool:
     return True
 
 
-def _best_of(fit, repeats: int = 3) -> tuple[float, object]:
-    """Minimum wall-clock time of ``repeats`` fits (noise on a shared machine only adds)."""
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        result = fit()
-        best = min(best, time.perf_counter() - t0)
-    return best, result
-
-
 def surprise_svd(train: Dataset, test: Dataset, n_factors: int, n_epochs: int, **kw) -> dict:
     import pandas as pd
     from surprise import SVD, Reader
@@ -108,16 +99,17 @@ def surprise_svd(train: Dataset, test: Dataset, n_factors: int, n_epochs: int, *
     lo, hi = train.rating_scale
     frame = pd.DataFrame({"u": train.users, "i": train.items, "r": train.ratings})
     trainset = SDataset.load_from_df(frame, Reader(rating_scale=(lo, hi))).build_full_trainset()
-    fit_s, algo = _best_of(lambda: SVD(n_factors=n_factors, n_epochs=n_epochs, random_state=0, **kw).fit(trainset))
+    fit_s, algo = best_of(lambda: SVD(n_factors=n_factors, n_epochs=n_epochs, random_state=0, **kw).fit(trainset))
     preds = np.array([algo.predict(int(u), int(i)).est for u, i in zip(test.users, test.items, strict=True)])
     err = preds - test.ratings
     return {"fit_s": fit_s, "rmse": float(np.sqrt(np.mean(err**2)))}
 
 
-def cinerec_svd(split: Split, n_factors: int, n_epochs: int, **kw) -> dict:
-    cfg = {"n_factors": n_factors, "n_epochs": n_epochs, **kw}
-    create_model("svd", cfg).fit(split.train)  # warm numba's cache: compile time is not fit time
-    fit_s, model = _best_of(lambda: create_model("svd", cfg).fit(split.train))
+def cinerec_svd(split: Split, n_factors: int, n_epochs: int, threads: int = 0) -> dict:
+    cfg = {"n_factors": n_factors, "epochs": n_epochs}
+    opts = {"threads": threads, "progress": False}
+    create_model("svd", cfg).fit(split.train, options=opts)  # warm numba's cache: compile time is not fit time
+    fit_s, model = best_of(lambda: create_model("svd", cfg).fit(split.train, options=opts))
     err = model.predict(split.test.users, split.test.items) - split.test.ratings
     return {"fit_s": fit_s, "rmse": float(np.sqrt(np.mean(err**2)))}
 

@@ -1,7 +1,7 @@
 """Embedding compression measured (paper 000, 4.2): bytes, ratio, accuracy, latency.
 
-Part 1: each torch model (mf-torch, ncf, autorec: those registered with embedding tables)
-is trained ONCE on ml-latest-small (random 90/10, seed 42) and saved; every method then
+Part 1: each model with factor or embedding tables (mf-torch, ncf, autorec, and the numpy
+svd with the methods that need no retraining) is trained ONCE on ml-latest-small (random 90/10, seed 42) and saved; every method then
 starts from a fresh load of that artifact, is compressed, saved (bytes on disk) and
 evaluated with `cinerec.evaluation.protocol.evaluate(fit=False)`. The control row "FP32 +
 N ep." fine-tunes the fp32 model for the same extra epochs as QAT, so the QAT gain is
@@ -14,7 +14,7 @@ measured round-robin in the same run so machine load hits them alike.
 The markdown is rewritten after every row, so an interrupted run leaves a partial table.
 
 Run: CINEREC_DATA=../shared/data .venv/bin/python benchmarks/compression.py
-     [--quick] [--models mf-torch,ncf,autorec] [--skip-accuracy] [--skip-ml25m]
+     [--quick] [--models mf-torch,ncf,autorec,svd] [--skip-accuracy] [--skip-ml25m]
 """
 
 from __future__ import annotations
@@ -29,15 +29,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from cinerec.compress.api import VQ_MIN_ROWS_PER_CENTROID, compress_model, embedding_bytes
+from cinerec.artifacts import artifact_bytes, load_model, save_model
+from cinerec.compress.api import (
+    TRAINING_METHODS,
+    VQ_MIN_ROWS_PER_CENTROID,
+    compress_model,
+    embedding_bytes,
+)
 from cinerec.compress.hashing import collision_rate, expected_collision_rate
 from cinerec.compress.ptq import QuantizedEmbedding
 from cinerec.compress.vq import PQEmbedding, RQEmbedding
 from cinerec.data import load_dataset
 from cinerec.data.splits import make_split
 from cinerec.evaluation.protocol import evaluate
-from cinerec.models.artifact import artifact_bytes
-from cinerec.models.base import Recommender, create_model
+from cinerec.models import create_model
+from cinerec.models import tables as tb
 
 OUT = Path(__file__).parent / "results" / "compression.md"
 SPLIT, SEED = "random:0.9", 42
@@ -83,7 +89,7 @@ class Doc:
         self.path.write_text("\n".join(self.lines + tail) + "\n")
 
 
-def _batch_users_per_s(model: Recommender, n_users: int, reps: int) -> float:
+def _batch_users_per_s(model: Any, n_users: int, reps: int) -> float:
     """Users scored per second by ``model.score`` of 128 users against the full catalogue
     (a subset: scoring all 610 users through NCF's MLP takes ~40 s per call)."""
     users = np.arange(min(n_users, 128))
@@ -102,21 +108,22 @@ def accuracy_tables(doc: Doc, models: list[str], quick: bool) -> None:
     prov = {"data": "ml-latest-small", "data_fingerprint": ds.fingerprint, "split": SPLIT, "seed": SEED}
     tmp = Path(tempfile.mkdtemp(prefix="cinerec-compress-bench-"))
     for name in models:
-        cfg: dict[str, Any] = {"progress": False, "seed": SEED}
+        cfg: dict[str, Any] = {"seed": SEED}
         if quick:
             cfg["epochs"] = 3
         base = create_model(name, cfg)
-        if not getattr(type(base), "embedding_paths", ()):
-            print(f"skipping {name}: no embedding tables", file=sys.stderr)
+        if not (getattr(type(base), "embedding_paths", ()) or getattr(type(base), "factor_attrs", {})):
+            print(f"skipping {name}: no factor or embedding tables", file=sys.stderr)
             continue
         base.provenance = prov
         t0 = time.perf_counter()
-        base.fit(split.train, split.valid)
+        base.fit(split.train, split.valid, options={"progress": False})
         fit_s = time.perf_counter() - t0
-        base.save(tmp / name)
+        save_model(base, tmp / name)
+        numpy_model = base.table_backend == "numpy"
         # Untimed warm-up so the first (FP32) row does not pay for allocator/thread start-up.
         evaluate(base, split, k=10, fit=False, progress=False, metrics=["rmse", "efficiency"])
-        shapes = {p: tuple(t.weight.shape) for p, t in base.embedding_tables().items()}
+        shapes = {p: tb.shape(t) for p, t in base.embedding_tables().items()}
         dim = next(iter(shapes.values()))[1]
         min_rows = VQ_MIN_ROWS_PER_CENTROID * 256
         small = [f"`{p}`" for p, (n, _) in shapes.items() if n < min_rows]
@@ -135,7 +142,9 @@ def accuracy_tables(doc: Doc, models: list[str], quick: bool) -> None:
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         )
         for label, method, opts in methods(dim, float(base.config.lr)):
-            model = Recommender.load(tmp / name)
+            if numpy_model and (method in (*TRAINING_METHODS, "finetune") or opts.get("finetune_epochs")):
+                continue  # a numpy model does not retrain through the Trainer
+            model = load_model(tmp / name)
             t0 = time.perf_counter()
             try:
                 if method == "finetune":
@@ -148,7 +157,7 @@ def accuracy_tables(doc: Doc, models: list[str], quick: bool) -> None:
                 continue
             took = time.perf_counter() - t0
             out_dir = tmp / f"{name}-{label.split()[0]}-{abs(hash(label)) % 10_000}"
-            model.save(out_dir)
+            save_model(model, out_dir)
             rep = evaluate(model, split, k=10, fit=False, progress=False,
                            metrics=["rmse", "mae", "ndcg@10", "efficiency"])
             m = rep.metrics
@@ -236,7 +245,7 @@ def ml25m_table(doc: Doc, d: int, quick: bool) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="3 fp32 epochs, fewer timing reps")
-    p.add_argument("--models", default="mf-torch,ncf,autorec")
+    p.add_argument("--models", default="mf-torch,ncf,autorec,svd")
     p.add_argument("--dims", default="64,128", help="embedding widths of the ML-25M part")
     p.add_argument("--skip-accuracy", action="store_true")
     p.add_argument("--skip-ml25m", action="store_true")

@@ -23,7 +23,7 @@ def test_demo_on_real_data(data_home, tmp_path, monkeypatch):
     text = buf.getvalue()
     assert "ml-latest-small" in text and "100,836 ratings" in text
     assert "top 10 for user" in text and "(item-knn)" in text
-    assert "most similar to it" in text  # item-knn's explanation caption
+    assert "the movies you rated that carried it most" in text  # item-knn's caption
     assert (tmp_path / "out" / "compare.md").read_text().count("item-knn") >= 1
     assert (tmp_path / "out" / "item-knn" / "model.safetensors").exists()
 

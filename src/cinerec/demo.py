@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", default="random:0.9")
     parser.add_argument("--out", default="demo-out")
     args = parser.parse_args(argv)
-    from cinerec.cli.models import console as make_console
+    from cinerec._util.console import console as make_console
 
     console = make_console()
     try:
@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(console: Console, models: list[str], split: str, out: Path) -> None:
-    from cinerec import experiment
-    from cinerec.cli.models import _print_recommendations
+    from cinerec import artifacts, experiment
+    from cinerec.cli.models import print_recommendations
+    from cinerec.data.catalogue import Catalogue
     from cinerec.report import tables
 
     data = find_data(console)
@@ -79,8 +80,9 @@ def run(console: Console, models: list[str], split: str, out: Path) -> None:
     fitted: dict = {}
     reports = experiment.compare(models, ctx, fitted=fitted)
     console.print(tables.rich_table(reports))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compare.md").write_text(tables.to_markdown(reports))
+    from cinerec._util import fs
+
+    fs.write_text(out / "compare.md", tables.to_markdown(reports))
 
     # The paper-002 network's attention-style explanation, and item-knn's "because you
     # rated" list: two kinds of why for the same user.
@@ -88,12 +90,14 @@ def run(console: Console, models: list[str], split: str, out: Path) -> None:
     counts = ctx.split.train.user_counts
     user = int(counts.argmax())
     raw = ctx.dataset.user_ids.raw(user)
+    catalogue = Catalogue.from_dataset(ctx.dataset)
     for name in explainers:
         console.rule(f"recommendations ({name})")
         model = fitted[name]
-        model.save(out / name, metrics=reports[models.index(name)].metrics)
+        # The demo's own output folder: replacing its previous artifacts is expected.
+        artifacts.save_model(model, out / name, metrics=reports[models.index(name)].metrics, overwrite=True)
         recs = model.recommend(user, k=10)
-        _print_recommendations(recs, ctx.dataset, "table", title=f"top 10 for user {raw} ({name})", out=console)
+        print_recommendations(recs, catalogue, "table", title=f"top 10 for user {raw} ({name})", out=console)
         console.print(
             f"saved: {out / name} — try `cinerec recommend {out / name} --user {raw}` "
             f"and `cinerec evaluate {out / name}`"

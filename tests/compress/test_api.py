@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from cinerec.artifacts import artifact_bytes, load_model, save_model
 from cinerec.compress.api import compress_model, embedding_bytes
 from cinerec.errors import ConfigError
-from cinerec.models.artifact import artifact_bytes
-from cinerec.models.base import Recommender, create_model
+from cinerec.models import create_model
 from tests.conftest import make_ratings_dataset
 
-CFG = {"n_factors": 16, "epochs": 3, "progress": False, "batch_size": 256,
+CFG = {"n_factors": 16, "epochs": 3, "batch_size": 256,
        "early_stopping_patience": None, "valid_fraction": 0.0}
 
 
@@ -24,7 +24,7 @@ def data():
 
 
 def _fitted(data):
-    return create_model("mf-torch", CFG).fit(data)
+    return create_model("mf-torch", CFG).fit(data, options={"progress": False})
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def _fitted(data):
 )
 def test_compressed_artifact_round_trips(tmp_path: Path, data, method: str, opts: dict, min_ratio: float) -> None:
     model = _fitted(data)
-    model.save(tmp_path / "fp32")
+    save_model(model, tmp_path / "fp32")
     users, items = data.users[:50], data.items[:50]
     compress_model(model, method, train=data, **opts)
     assert model.compression["method"] == method
@@ -51,8 +51,8 @@ def test_compressed_artifact_round_trips(tmp_path: Path, data, method: str, opts
     assert sizes["ratio"] >= min_ratio
     before = model.predict(users, items)
     scores = model.score(np.arange(5))
-    model.save(tmp_path / "c")
-    loaded = Recommender.load(tmp_path / "c")
+    save_model(model, tmp_path / "c")
+    loaded = load_model(tmp_path / "c")
     np.testing.assert_allclose(loaded.predict(users, items), before, atol=1e-5)
     np.testing.assert_allclose(loaded.score(np.arange(5)), scores, atol=1e-4)
     assert loaded.recommend(0, k=5).items.shape == (5,)
@@ -71,7 +71,7 @@ def test_safetensors_holds_uint8_codes(tmp_path: Path, data) -> None:
     from safetensors.numpy import load_file
 
     model = compress_model(_fitted(data), "int4")
-    model.save(tmp_path / "m")
+    save_model(model, tmp_path / "m")
     arrays = load_file(str(tmp_path / "m" / "model.safetensors"))
     codes = arrays["model.item_emb.codes"]
     assert codes.dtype == np.uint8 and codes.shape == (data.n_items, 8)
@@ -100,9 +100,9 @@ def _table_bytes_on_disk(folder: Path) -> int:
 @pytest.mark.parametrize(("method", "bits"), [("int8", 8), ("int4", 4)])
 def test_quantized_tables_are_small_on_disk(tmp_path: Path, data, method: str, bits: int) -> None:
     model = _fitted(data)
-    model.save(tmp_path / "fp32")
+    save_model(model, tmp_path / "fp32")
     compress_model(model, method)
-    model.save(tmp_path / "q")
+    save_model(model, tmp_path / "q")
     d = CFG["n_factors"]
     # Per row: d * bits / 8 bytes of codes + fp16 scale + fp16 offset (4 bytes), so the
     # expected factor is 4d / (d*bits/8 + 4): 3.2x (INT8) and 5.33x (INT4) at d = 16.
@@ -112,7 +112,7 @@ def test_quantized_tables_are_small_on_disk(tmp_path: Path, data, method: str, b
     assert fp32 / quant == pytest.approx(expected, rel=0.01)
     # What is stored is exactly what is held in memory: scales stay fp16 on disk.
     assert quant == embedding_bytes(model)["compressed_bytes"]
-    loaded = Recommender.load(tmp_path / "q")
+    loaded = load_model(tmp_path / "q")
     assert loaded.module_.item_emb.scale.dtype == torch.float16
     np.testing.assert_allclose(loaded.score(np.arange(3)), model.score(np.arange(3)), atol=1e-5)
 
@@ -128,8 +128,8 @@ def test_vq_leaves_tables_too_small_for_a_codebook_to_int8(tmp_path: Path, metho
     users = model.embedding_tables()["user_emb"]
     assert users.bits == 8
     before = model.predict(data.users[:40], data.items[:40])
-    model.save(tmp_path / "c")
-    loaded = Recommender.load(tmp_path / "c")
+    save_model(model, tmp_path / "c")
+    loaded = load_model(tmp_path / "c")
     np.testing.assert_allclose(loaded.predict(data.users[:40], data.items[:40]), before, atol=1e-5)
     compress_model(m4 := _fitted(data), method, train=data, centroids=32, subvectors=4, small_table_bits=4)
     assert m4.embedding_tables()["user_emb"].bits == 4

@@ -8,19 +8,22 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cinerec.artifacts import artifact_bytes, load_model, save_model
 from cinerec.cli import app
-from cinerec.models.base import Recommender, create_model
+from cinerec.models import create_model
 from tests.conftest import make_ratings_dataset
+
+QUIET = {"progress": False}
 
 
 def test_cli_compresses_and_loaded_model_predicts(tmp_path: Path) -> None:
     data = make_ratings_dataset(n_users=40, n_items=30, seed=5)
-    cfg = {"n_factors": 8, "epochs": 2, "progress": False, "early_stopping_patience": None}
-    create_model("mf-torch", cfg).fit(data).save(tmp_path / "m")
+    cfg = {"n_factors": 8, "epochs": 2, "early_stopping_patience": None}
+    save_model(create_model("mf-torch", cfg).fit(data, options=QUIET), tmp_path / "m")
     res = CliRunner().invoke(app, ["compress", str(tmp_path / "m"), "--method", "int4", "--out", str(tmp_path / "c")])
     assert res.exit_code == 0, res.output
     assert "artifact on disk" in res.output
-    model = Recommender.load(tmp_path / "c")
+    model = load_model(tmp_path / "c")
     assert model.compression["method"] == "int4"
     assert np.isfinite(model.predict(data.users[:10], data.items[:10])).all()
 
@@ -28,21 +31,21 @@ def test_cli_compresses_and_loaded_model_predicts(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("min_rows", "user_kind"), [(None, "quantized"), ("0", "rq")])
 def test_cli_rq_min_rows_decides_which_tables_get_codebooks(tmp_path: Path, min_rows, user_kind) -> None:
     data = make_ratings_dataset(n_users=40, n_items=30, seed=5)
-    cfg = {"n_factors": 8, "epochs": 1, "progress": False, "early_stopping_patience": None}
-    create_model("mf-torch", cfg).fit(data).save(tmp_path / "m")
+    cfg = {"n_factors": 8, "epochs": 1, "early_stopping_patience": None}
+    save_model(create_model("mf-torch", cfg).fit(data, options=QUIET), tmp_path / "m")
     args = ["compress", str(tmp_path / "m"), "--method", "rq", "--centroids", "8", "--stages", "2",
             "--epochs", "0", "--out", str(tmp_path / "c")]
     res = CliRunner().invoke(app, args + (["--min-rows", min_rows] if min_rows else []))
     assert res.exit_code == 0, res.output
-    tables = Recommender.load(tmp_path / "c").compression["tables"]
+    tables = load_model(tmp_path / "c").compression["tables"]
     # default min_rows = 8 rows per centroid x 8 centroids = 64 > 40 users, 30 items
     assert tables["user_emb"]["kind"] == tables["item_emb"]["kind"] == user_kind
 
 
 def test_cli_explains_missing_provenance(tmp_path: Path) -> None:
     data = make_ratings_dataset(n_users=40, n_items=30, seed=5)
-    cfg = {"n_factors": 8, "epochs": 1, "progress": False, "early_stopping_patience": None}
-    create_model("mf-torch", cfg).fit(data).save(tmp_path / "m")
+    cfg = {"n_factors": 8, "epochs": 1, "early_stopping_patience": None}
+    save_model(create_model("mf-torch", cfg).fit(data, options=QUIET), tmp_path / "m")
     res = CliRunner().invoke(app, ["compress", str(tmp_path / "m"), "--method", "qat-int4", "--out", str(tmp_path / "c")])
     assert res.exit_code != 0
     assert "provenance" in str(res.exception)
@@ -72,14 +75,13 @@ def mf_artifact(data_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     out = tmp_path_factory.mktemp("cli-real") / "mf"
     args = ["train", "mf-torch", "--split", "random:0.9", "--seed", "42", "--out", str(out),
             "--set", "epochs=2", "--set", "n_factors=16", "--set", "batch_size=1024",
-            "--set", "progress=false", "--no-evaluate", "--quiet"]
+            "--no-evaluate", "--quiet"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     return out
 
 
 def test_cli_int8_artifact_is_smaller_and_evaluates_and_recommends(mf_artifact: Path, tmp_path: Path) -> None:
-    from cinerec.models.artifact import artifact_bytes
 
     runner = CliRunner()
     out = tmp_path / "int8"
@@ -87,7 +89,7 @@ def test_cli_int8_artifact_is_smaller_and_evaluates_and_recommends(mf_artifact: 
     assert res.exit_code == 0, res.output
     # The artifact shrinks by what the tables save: per row 4d bytes -> d codes + 4 (fp16
     # scale and offset); the rest of the artifact (biases, train statistics) is unchanged.
-    base = Recommender.load(mf_artifact)
+    base = load_model(mf_artifact)
     rows, d = base.n_users_ + base.n_items_, 16
     saved = artifact_bytes(mf_artifact) - artifact_bytes(out)
     assert saved == pytest.approx(rows * (4 * d - (d + 4)), rel=0.02)
@@ -105,6 +107,6 @@ def test_cli_qat_rebuilds_training_data_from_provenance(mf_artifact: Path, tmp_p
     args = ["compress", str(mf_artifact), "--method", "qat-int4", "--epochs", "1", "--out", str(out)]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
-    model = Recommender.load(out)
+    model = load_model(out)
     assert model.compression["method"] == "qat-int4"
     assert model.provenance["split"] == "random:0.9" and model.provenance["seed"] == 42

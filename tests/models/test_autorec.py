@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from cinerec.models.base import Recommender, create_model
+from cinerec.artifacts import load_model, save_model
+from cinerec.models.registry import create_model
 from tests.conftest import make_ratings_dataset
 
 FAST = {
     "epochs": 12, "hidden": 32, "lr": 1e-2, "batch_size": 8, "weight_decay": 0.01,
-    "early_stopping_patience": None, "progress": False,
+    "early_stopping_patience": None,
 }
 
 
@@ -49,8 +50,8 @@ def test_sparse_encoding_equals_dense_autoencoder(model, split) -> None:
 
 def test_save_load_identical(model, split, tmp_path) -> None:
     test = split[1]
-    model.save(tmp_path / "ar")
-    loaded = Recommender.load(tmp_path / "ar")
+    save_model(model, tmp_path / "ar")
+    loaded = load_model(tmp_path / "ar")
     np.testing.assert_array_equal(loaded.predict(test.users, test.items), model.predict(test.users, test.items))
     np.testing.assert_array_equal(loaded.score(np.arange(4)), model.score(np.arange(4)))
 

@@ -1,15 +1,16 @@
-"""The Recommender contract shared by every model: fallbacks, recommend, artifacts."""
+"""The Recommender contract shared by every model: fallbacks, the Query API, options."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
-from cinerec.errors import ArtifactError, ConfigError, NotFittedError, UnknownModel
-from cinerec.models import base
-from cinerec.models.base import ModelConfig, Recommender, create_model, model_class
+from cinerec.errors import ConfigError, NotFittedError, UnknownModel
+from cinerec.models import registry
+from cinerec.models.base import ModelConfig, Recommender
+from cinerec.models.explain import Fallback, Popularity
+from cinerec.models.query import History, Query
+from cinerec.models.registry import create_model, model_class
 from tests.conftest import make_ratings_dataset
 
 
@@ -36,15 +37,15 @@ class ItemMean(Recommender):
     def _state(self):
         return {"means": self.means}
 
-    def _load_state(self, arrays):
+    def _load_state(self, arrays, tables):
         self.means = arrays["means"]
 
 
 @pytest.fixture(autouse=True)
 def _registered():
-    base.register(ItemMean.name, f"{__name__}:ItemMean")
+    registry.register(ItemMean.name, f"{__name__}:ItemMean")
     yield
-    base._REGISTRY.pop(ItemMean.name, None)
+    registry._REGISTRY.pop(ItemMean.name, None)
 
 
 def _fitted(ds=None):
@@ -60,6 +61,20 @@ def test_unknown_names_and_bad_config_are_clear():
         create_model(ItemMean.name, {"shift": "a lot"})
     with pytest.raises(ConfigError, match="unexpected|extra|not permitted"):
         create_model(ItemMean.name, {"no_such_param": 1})
+    with pytest.raises(ConfigError, match="finite"):
+        create_model(ItemMean.name, {"shift": float("nan")})
+    with pytest.raises(ConfigError, match="run option"):
+        create_model(ItemMean.name, {"device": "cpu"})
+    with pytest.raises(ConfigError, match="mapping"):
+        create_model(ItemMean.name, [1, 2])  # type: ignore[arg-type]
+
+
+def test_surprise_names_are_accepted_aliases():
+    svd = create_model("svd", n_epochs=3, lr_all=0.02, reg_all=0.1, init_std_dev=0.1)
+    assert (svd.config.epochs, svd.config.lr, svd.config.reg, svd.config.init_std) == (3, 0.02, 0.1, 0.1)
+    assert "n_epochs" not in svd.config.model_dump()
+    assert create_model("als", n_iter=4).config.epochs == 4
+    assert create_model("ncf", embedding_dim=16).config.n_factors == 16
 
 
 def test_use_before_fit_raises():
@@ -93,17 +108,69 @@ def test_recommend_excludes_seen_and_sorts():
     seen = set(model.seen_items(1).tolist())
     assert len(recs) == 5 and not seen & set(recs.items.tolist())
     assert np.all(np.diff(recs.scores) <= 0)
-    assert recs.fallback is None
+    assert recs.fallback is None and recs.basis == "model"
     assert np.all((recs.confidence >= 0) & (recs.confidence <= 1))
 
 
-def test_unknown_user_gets_a_flagged_fallback():
+def test_unknown_user_gets_an_explained_fallback():
     model, _, ds = _fitted()
-    for user in (0, -1):  # cold in train, and not in the data at all
+    for user, reason in ((0, "no training ratings"), (-1, "unknown user"), (None, "no user and no history")):
         recs = model.recommend(user, k=3)
-        assert recs.fallback and "damped item mean" in recs.fallback
+        assert recs.basis == "fallback" and isinstance(recs.fallback, Fallback)
+        assert reason in recs.fallback.reason and "damped item mean" in recs.fallback.to_text()
         assert recs.items.tolist() == np.argsort(-model.item_baseline_)[:3].tolist()
-        assert all("fallback" in r for r in recs.to_records(ds))
+        assert all(isinstance(e, Popularity) for e in recs.explanations)
+        assert recs.to_dict(ds)["fallback"]["kind"] == "fallback"
+
+
+def test_a_model_without_fold_in_says_so_for_a_history():
+    model, _, _ = _fitted()
+    h = History(np.array([3, 4]), np.array([5.0, 4.0]))
+    recs = model.recommend(Query(history=h), k=4)
+    assert recs.basis == "fallback" and "cannot fold" in recs.fallback.reason
+    assert not np.isin(recs.items, [3, 4]).any()  # what the visitor rated is not proposed
+    # a known user with new ratings still gets the model's own list, minus what they rated
+    known = model.recommend(Query(user=1, history=h), k=4)
+    assert known.basis == "model" and not np.isin(known.items, [3, 4]).any()
+
+
+def test_candidates_and_exclusions():
+    model, train, _ = _fitted()
+    cands = np.array([2, 5, 7, 9])
+    recs = model.recommend(1, k=10, candidates=cands, exclude=[5], exclude_seen=False)
+    assert set(recs.items.tolist()) == {2, 7, 9}
+    order = np.argsort(-model.means[[2, 7, 9]], kind="stable")
+    assert recs.items.tolist() == np.array([2, 7, 9])[order].tolist()
+    with pytest.raises(ConfigError, match="outside the catalogue"):
+        model.recommend(1, candidates=[train.n_items + 5])
+
+
+def test_history_is_validated():
+    model, train, _ = _fitted()
+    with pytest.raises(ConfigError, match="one rating per item"):
+        History(np.array([1, 2]), np.array([4.0]))
+    with pytest.raises(ConfigError, match="finite"):
+        History(np.array([1]), np.array([np.nan]))
+    with pytest.raises(ConfigError, match="rating scale"):
+        model.recommend(Query(history=History(np.array([1]), np.array([7.0]))))
+    with pytest.raises(ConfigError, match="not in the catalogue"):
+        model.recommend(Query(history=History(np.array([train.n_items]), np.array([4.0]))))
+    h = History(np.array([3, 4, 3]), np.array([1.0, 2.0, 5.0]))  # the latest rating of 3 wins
+    assert h.items.tolist() == [4, 3] and h.ratings.tolist() == [2.0, 5.0]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 1e308, -1.0, "x"])
+def test_numeric_options_are_validated(bad):
+    model, _, _ = _fitted()
+    with pytest.raises(ConfigError, match="risk_aversion"):
+        model.recommend(1, risk_aversion=bad)
+
+
+@pytest.mark.parametrize("k", [0, -3, 2.5, float("nan")])
+def test_k_is_validated(k):
+    model, _, _ = _fitted()
+    with pytest.raises(ConfigError, match="k must"):
+        model.recommend(1, k=k)
 
 
 def test_risk_aversion_demotes_high_variance_items():
@@ -114,29 +181,24 @@ def test_risk_aversion_demotes_high_variance_items():
     expected = np.argsort(-(model.means - 5.0 * model.item_sigma_), kind="stable")
     assert averse.items.tolist() == expected.tolist()
     assert plain.items.tolist() != averse.items.tolist()
-    with pytest.raises(ConfigError):
-        model.recommend(1, risk_aversion=-1)
 
 
-def test_save_load_round_trip_is_exact(tmp_path):
+def test_recommend_batch_handles_mixed_queries():
     model, train, _ = _fitted()
-    model.provenance = {"data": "tiny", "split": "random:0.9", "seed": 1}
-    model.save(tmp_path / "m", metrics={"rmse": 1.0})
-    files = sorted(p.name for p in (tmp_path / "m").iterdir())
-    assert files == ["config.json", "manifest.json", "model.safetensors"]
-    assert not list(tmp_path.glob(".m.*"))  # no temporary folder left behind
-    loaded = Recommender.load(tmp_path / "m")
-    u, i = train.users[:100], train.items[:100]
-    np.testing.assert_array_equal(loaded.predict(u, i), model.predict(u, i))
-    np.testing.assert_array_equal(loaded.score(np.array([1, 2])), model.score(np.array([1, 2])))
-    assert loaded.provenance["split"] == "random:0.9"
-    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
-    assert manifest["metrics"]["rmse"] == 1.0 and "cinerec" in manifest["versions"]
+    h = History(np.array([3]), np.array([4.0]))
+    out = model.recommend_batch([1, Query(user=2), Query(history=h), -1], k=3)
+    assert [r.basis for r in out] == ["model", "model", "fallback", "fallback"]
+    assert out[0].items.tolist() == model.recommend(1, k=3).items.tolist()
 
 
-def test_loading_an_incomplete_folder_is_a_clear_error(tmp_path):
-    model, _, _ = _fitted()
-    model.save(tmp_path / "m")
-    (tmp_path / "m" / "model.safetensors").unlink()
-    with pytest.raises(ArtifactError, match="model.safetensors is missing"):
-        Recommender.load(tmp_path / "m")
+def test_fit_refuses_non_finite_ratings_and_bad_options():
+    ds = make_ratings_dataset(seed=3)
+    bad = ds.subset(np.arange(ds.n_ratings))
+    ratings = bad.ratings.copy()
+    ratings[0] = np.nan
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="NaN"):
+        ItemMean().fit(replace(bad, ratings=ratings))
+    with pytest.raises(ConfigError, match="device"):
+        ItemMean().fit(ds, options={"device": "gpu"})

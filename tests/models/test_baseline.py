@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from cinerec.models.base import create_model
-from cinerec.models.baseline import fit_biases
+from cinerec.models.classic.baseline import fit_biases
+from cinerec.models.registry import create_model
 from tests.conftest import make_ratings_dataset
 
 
 def test_fit_biases_converges_to_the_ridge_optimum() -> None:
     d = make_ratings_dataset(n_users=15, n_items=12, density=0.4, seed=2)
     reg_u, reg_i = 3.0, 2.0
-    mu, bu, bi = fit_biases(d, reg_u, reg_i, n_iter=300)
+    mu, bu, bi = fit_biases(d, reg_u, reg_i, epochs=300)
     # Direct solve of the normal equations of the same quadratic objective.
     A = np.zeros((d.n_ratings, d.n_users + d.n_items))
     A[np.arange(d.n_ratings), d.users] = 1.0

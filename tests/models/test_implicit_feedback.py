@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from cinerec.errors import ConfigError
-from cinerec.models import _numba_kernels as K
-from cinerec.models.base import create_model
-from cinerec.models.implicit_feedback import recency_weights
+from cinerec.models.classic import _kernels as K
+from cinerec.models.classic.implicit import recency_weights
+from cinerec.models.registry import create_model
 from tests.conftest import make_ratings_dataset
 
 

@@ -8,9 +8,10 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 
 from cinerec.errors import ConfigError
-from cinerec.models.base import create_model
-from cinerec.models.baseline import fit_biases
-from cinerec.models.knn import topk_similarity
+from cinerec.models.classic.baseline import fit_biases
+from cinerec.models.classic.knn import topk_similarity
+from cinerec.models.explain import BecauseYouRated, SimilarUsers
+from cinerec.models.registry import create_model
 from tests.conftest import make_ratings_dataset
 
 
@@ -134,13 +135,15 @@ def test_item_knn_explains_with_the_most_similar_rated_items() -> None:
     item = int(rec.items[0])
     rated = m.seen_items(user)
     want = sorted(((S[j, item], int(j)) for j in rated if S[j, item] > 0), reverse=True)[:3]
-    assert why["method"] == "neighbours"
-    assert why["because_you_rated"] == [j for _, j in want]
-    np.testing.assert_allclose(why["similarities"], [s for s, _ in want], rtol=1e-6)
+    assert isinstance(why, BecauseYouRated) and why.measure == "similarity"
+    assert list(why.items) == [j for _, j in want]
+    np.testing.assert_allclose(why.weights, [s for s, _ in want], rtol=1e-6)
     # the item scores are the similarity sums the explanation is drawn from
     assert sum(S[j, item] for j in rated) == pytest.approx(rec.scores[0], rel=1e-5)
     record = rec.to_records(d)[0]["explanation"]
-    assert len(record["because_you_rated_titles"]) == len(want)
+    assert record["kind"] == "because_you_rated" and len(record["items"]) == len(want)
+    assert [r["item_id"] for r in record["items"]] == [int(d.item_ids.raw(j)) for _, j in want]
+    assert record["text"].startswith("because you rated")
 
 
 def test_user_knn_explains_with_the_neighbours_who_rated_the_item() -> None:
@@ -151,6 +154,7 @@ def test_user_knn_explains_with_the_neighbours_who_rated_the_item() -> None:
     why = m.explain(6, 3)
     neighbours = np.flatnonzero(S[6] > 0)
     who = neighbours[rated[neighbours, 3]]
-    assert why["similar_users_who_rated"] == who.size
-    assert why["similarity_sum"] == pytest.approx(S[6, who].sum(), rel=1e-5)
+    assert isinstance(why, SimilarUsers)
+    assert why.n_users == who.size
+    assert why.similarity_sum == pytest.approx(S[6, who].sum(), rel=1e-5)
     assert m.explain(-1, 3) is None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cinerec.models import _numba_kernels as K
-from cinerec.models.base import create_model
+from cinerec.models.classic import _kernels as K
+from cinerec.models.registry import create_model
 from tests.conftest import make_ratings_dataset
 
 
@@ -98,8 +98,8 @@ def test_als_user_step_solves_its_ridge_problem() -> None:
 
 def test_svd_blocks_give_the_same_model_with_any_number_of_threads() -> None:
     d = make_ratings_dataset(n_users=80, n_items=50, seed=4)
-    one = create_model("svd", n_factors=6, n_epochs=8, blocks=4, threads=1).fit(d)
-    two = create_model("svd", n_factors=6, n_epochs=8, blocks=4, threads=2).fit(d)
+    one = create_model("svd", n_factors=6, n_epochs=8, blocks=4).fit(d, options={"threads": 1})
+    two = create_model("svd", n_factors=6, n_epochs=8, blocks=4).fit(d, options={"threads": 2})
     np.testing.assert_array_equal(one.P_, two.P_)
     np.testing.assert_array_equal(one.bi_, two.bi_)
     assert one.train_rmse_ == two.train_rmse_

@@ -9,12 +9,14 @@ import pytest
 import torch
 from torch import nn
 
+from cinerec.artifacts import load_model, save_model
 from cinerec.errors import ConfigError
-from cinerec.models.base import Recommender, create_model
-from cinerec.models.ncf import NCF, PAPER_PRESET
+from cinerec.models.explain import ScoreShares
+from cinerec.models.registry import create_model
+from cinerec.models.torch.ncf import NCF, PAPER_PRESET
 from tests.conftest import make_ratings_dataset
 
-FAST = {"epochs": 3, "batch_size": 64, "progress": False}
+FAST = {"epochs": 3, "batch_size": 64}
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +46,8 @@ def test_architecture_matches_paper_section_4(paper_net: NCF) -> None:
 
 
 def test_xavier_initialisation(data) -> None:
-    model = NCF(FAST)
-    model._fit_common(data)
-    module = model.build_module()
+    model = NCF(FAST | {"epochs": 0}).fit(data, options={"progress": False})
+    module = model.build_module()  # a fresh one, as fit builds it
     for lin in [x for x in module.mlp if isinstance(x, nn.Linear)] + [module.out]:
         bound = math.sqrt(6.0 / (lin.in_features + lin.out_features))
         w = lin.weight.detach()
@@ -86,21 +87,24 @@ def test_attention_weights_sum_to_one_and_strength_in_unit_range(data) -> None:
     assert torch.allclose(w.sum(-1), torch.ones(len(u)), atol=1e-6)
     assert (w >= 0).all() and (strength >= 0).all() and (strength <= 1).all()
     ex = model.explain(int(data.users[0]), int(data.items[0]))
-    assert ex["method"] == "attention"
-    assert ex["user_preference_weight"] + ex["movie_characteristics_weight"] == pytest.approx(1.0)
+    assert isinstance(ex, ScoreShares) and ex.method == "attention"
+    assert ex.user_share + ex.item_share == pytest.approx(1.0)
+    # strength is the prediction rescaled from the rating scale to [0, 1]
     pred = model.predict(np.array([data.users[0]]), np.array([data.items[0]]))[0]
-    assert ex["predicted_rating"] == pytest.approx(float(pred), abs=1e-4)
-    assert 0.0 <= ex["strength"] <= 1.0
+    lo, hi = data.rating_scale
+    assert lo + ex.strength * (hi - lo) == pytest.approx(float(pred), abs=1e-3)
+    assert 0.0 <= ex.strength <= 1.0
 
 
 def test_explain_without_attention_and_in_recommend(paper_net: NCF, data) -> None:
     ex = paper_net.explain(3, int(paper_net.seen_items(3)[0]))
-    assert ex["method"] == "gradient_x_input"
-    assert ex["user_preference_weight"] + ex["movie_characteristics_weight"] == pytest.approx(1.0)
-    assert 0 <= ex["user_preference_weight"] <= 1 and 0 <= ex["strength"] <= 1
+    assert isinstance(ex, ScoreShares) and ex.method == "gradient_x_input"
+    assert ex.user_share + ex.item_share == pytest.approx(1.0)
+    assert 0 <= ex.user_share <= 1 and 0 <= ex.strength <= 1
+    assert "your taste" in ex.to_text() and ex.to_dict()["kind"] == "score_shares"
     assert paper_net.explain(-1, 0) is None
     rec = paper_net.recommend(3, k=3)
-    assert all(e is not None and "strength" in e for e in rec.explanations)
+    assert all(isinstance(e, ScoreShares) for e in rec.explanations)
 
 
 def test_fit_beats_mean_and_round_trips(tmp_path) -> None:
@@ -112,8 +116,8 @@ def test_fit_beats_mean_and_round_trips(tmp_path) -> None:
     rmse = np.sqrt(np.mean((model.predict(test.users, test.items) - test.ratings) ** 2))
     base = np.sqrt(np.mean((mean.predict(test.users, test.items) - test.ratings) ** 2))
     assert rmse < base
-    model.save(tmp_path / "ncf")
-    loaded = Recommender.load(tmp_path / "ncf")
+    save_model(model, tmp_path / "ncf")
+    loaded = load_model(tmp_path / "ncf")
     np.testing.assert_array_equal(loaded.predict(test.users, test.items), model.predict(test.users, test.items))
     np.testing.assert_array_equal(loaded.score(np.arange(5)), model.score(np.arange(5)))
 
@@ -126,7 +130,7 @@ def test_invalid_layers_dropout_is_config_error() -> None:
 def test_full_catalogue_scoring_equals_the_per_pair_network() -> None:
     """`score` splits the first layer into user and item halves; same numbers."""
     d = make_ratings_dataset(n_users=40, n_items=70, seed=5)
-    model = create_model("ncf", embedding_dim=8, layers=(16, 8), dropout=(0.1, 0.1), epochs=2, progress=False).fit(d)
+    model = create_model("ncf", embedding_dim=8, layers=(16, 8), dropout=(0.1, 0.1), epochs=2).fit(d)
     module = model._module().eval()
     users = np.arange(10)
     with torch.no_grad():
@@ -139,7 +143,7 @@ def test_full_catalogue_scoring_equals_the_per_pair_network() -> None:
 def test_cached_inference_parts_follow_weight_changes() -> None:
     """The folded layers / item half are reused between calls and rebuilt after any change."""
     d = make_ratings_dataset(n_users=30, n_items=40, seed=6)
-    model = create_model("ncf", embedding_dim=8, layers=(16, 8), dropout=(0.1, 0.1), epochs=1, progress=False).fit(d)
+    model = create_model("ncf", embedding_dim=8, layers=(16, 8), dropout=(0.1, 0.1), epochs=1).fit(d)
     users = np.arange(5)
     first = model.score(users)
     parts = model._inference_cache[1]

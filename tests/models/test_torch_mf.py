@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from cinerec.models.base import Recommender, create_model
+from cinerec.artifacts import load_model, save_model
+from cinerec.models.registry import create_model
 from tests.conftest import make_ratings_dataset
 
-FAST = {"epochs": 15, "batch_size": 64, "n_factors": 8, "progress": False}
+FAST = {"epochs": 15, "batch_size": 64, "n_factors": 8}
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +45,8 @@ def test_beats_mean_and_score_matches_predict(model, split) -> None:
 
 def test_save_load_identical(model, split, tmp_path) -> None:
     test = split[1]
-    model.save(tmp_path / "mf")
-    loaded = Recommender.load(tmp_path / "mf")
+    save_model(model, tmp_path / "mf")
+    loaded = load_model(tmp_path / "mf")
     np.testing.assert_array_equal(loaded.predict(test.users, test.items), model.predict(test.users, test.items))
     assert loaded.compression is None
 

@@ -30,7 +30,8 @@ from cinerec.stats import (
     user_stats,
     user_table,
 )
-from cinerec.stats.analysis import TIERS
+from cinerec.stats.report import analysis_markdown, write_analysis
+from cinerec.stats.tables import TIERS
 from tests.conftest import make_ratings_dataset
 from tests.stats._data import hand_dataset
 
@@ -326,10 +327,10 @@ def test_analyze_bundles_consistent_tables(tmp_path) -> None:
     assert cmp.filter(pl.col("quantity") == "corr(sigma, mean) pearson").item(0, "measured") == (
         pytest.approx(a.correlation.item(0, "r"))
     )
-    md = a.to_markdown()
+    md = analysis_markdown(a)
     for title in ("Rating tiers", "Genres", "Correlation", "User classes", "Holiday", "Paper 000"):
         assert title in md
-    paths = a.write(tmp_path / "out")
+    paths = write_analysis(a, tmp_path / "out")
     names = {p.name for p in paths}
     assert {"variance.md", "tiers.csv", "genres.csv", "correlation.csv", "holiday.csv"} <= names
     assert pl.read_csv(tmp_path / "out" / "tiers.csv").height == 3

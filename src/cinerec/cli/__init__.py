@@ -6,6 +6,7 @@ compress), so the CLI stays small per file and areas do not step on each other.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -40,11 +41,21 @@ _register_all()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors print one clear line and exit 2, never a traceback."""
-    try:
-        app(args=argv, prog_name="cinerec")
-    except CinerecError as e:
-        from rich.console import Console
+    """Entry point: user errors print one clear line and exit 2, never a traceback.
 
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False)
+    ``--debug`` (anywhere on the command line) or ``CINEREC_DEBUG=1`` re-raises them
+    with the traceback instead.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("CINEREC_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="cinerec", standalone_mode=True)
+    except CinerecError as e:
+        if debug:
+            raise
+        from rich.console import Console
+        from rich.markup import escape
+
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)

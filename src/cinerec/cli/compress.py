@@ -1,4 +1,4 @@
-"""`cinerec compress`: compress a saved torch model's embedding tables into a new artifact."""
+"""`cinerec compress`: compress a saved model's factor/embedding tables into a new artifact."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ def _train_valid(
 ) -> tuple[Any, Any, Any]:
     """(model, train, valid): the artifact and the train/valid parts of the split it was
     trained on, rebuilt from its provenance (``--data/--split/--seed`` override it)."""
-    from cinerec import experiment
-    from cinerec.models.base import Recommender
+    from cinerec import artifacts, experiment
 
     if data is None and split is None and seed is None:
         try:
@@ -29,7 +28,7 @@ def _train_valid(
                 f"its training data ({e}); pass --data NAME --split SPEC [--seed N]"
             ) from None
         return model, ctx.split.train, ctx.split.valid
-    model = Recommender.load(model_dir)
+    model = artifacts.load_model(model_dir)
     prov = getattr(model, "provenance", {}) or {}
     name, spec = data or prov.get("data"), split or prov.get("split")
     if not name or not spec:
@@ -47,7 +46,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("compress")
     def compress(
-        model_dir: Path = typer.Argument(..., help="A saved torch model folder (mf-torch, ncf, autorec)."),
+        model_dir: Path = typer.Argument(..., help="A saved model folder (svd, svdpp, als, ials, mf-torch, ncf, autorec)."),
         method: str = typer.Option(..., "--method", help="int8|int4|qat-int8|qat-int4|pq|rq|hash|qr"),
         out: Path = typer.Option(..., "--out", help="Folder for the compressed artifact."),
         bits: int | None = typer.Option(None, "--bits", help="4 or 8 (int/qat methods)."),
@@ -65,11 +64,11 @@ def register(app: typer.Typer) -> None:
         data: str | None = typer.Option(None, "--data", help="Override the data set of the provenance."),
         split: str | None = typer.Option(None, "--split", help="Override the split spec of the provenance."),
         seed: int | None = typer.Option(None, "--seed", help="Override the split seed of the provenance."),
+        force: bool = typer.Option(False, "--force", help="Replace an existing artifact at --out."),
     ) -> None:
         """Compress MODEL_DIR's embedding tables and save the result to --out."""
+        from cinerec import artifacts
         from cinerec.compress.api import compress_model, embedding_bytes
-        from cinerec.models.artifact import artifact_bytes
-        from cinerec.models.base import Recommender
 
         opts: dict[str, Any] = {}
         if bits is not None:
@@ -85,15 +84,17 @@ def register(app: typer.Typer) -> None:
             opts["epochs"] = epochs
             if buckets is not None:
                 opts["buckets"] = buckets
+        artifacts.check_output(out, overwrite=force)  # before any work
         train = valid = None
         if method in _NEEDS_DATA or (method in ("pq", "rq") and epochs > 0):
             model, train, valid = _train_valid(model_dir, data, split, seed)
         else:
-            model = Recommender.load(model_dir)
+            model = artifacts.load_model(model_dir)
         compress_model(model, method, train=train, valid=valid, **opts)
-        model.save(out)
+        metrics = artifacts.read_manifest(model_dir).get("metrics") or {}
+        artifacts.save_model(model, out, overwrite=force, metrics={"before_compression": metrics})
         sizes = embedding_bytes(model)
-        before, after = artifact_bytes(model_dir), artifact_bytes(out)
+        before, after = artifacts.artifact_bytes(model_dir), artifacts.artifact_bytes(out)
         typer.echo(
             f"embedding tables: {sizes['fp32_bytes']:,} -> {sizes['compressed_bytes']:,} bytes "
             f"({sizes['ratio']:.2f}x)\n"

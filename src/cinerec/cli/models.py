@@ -1,13 +1,15 @@
-"""`cinerec train | evaluate | recommend | compare | models`."""
+"""`cinerec train | evaluate | recommend | similar | compare | upgrade | models`."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from cinerec._util import validate
+from cinerec._util.console import console
 from cinerec.errors import ConfigError
 
 _SPLIT_HELP = (
@@ -17,19 +19,10 @@ _SPLIT_HELP = (
 _FORMATS = ("table", "json", "csv", "md")
 
 
-def _check_format(fmt: str) -> str:
-    if fmt not in _FORMATS:
-        raise ConfigError(f"--format must be one of {', '.join(_FORMATS)}, got {fmt!r}")
+def _check_format(fmt: str, allowed: tuple[str, ...] = _FORMATS) -> str:
+    if fmt not in allowed:
+        raise ConfigError(f"--format must be one of {', '.join(allowed)}, got {fmt!r}")
     return fmt
-
-
-def console():
-    """A rich console; piped output (not a terminal) gets 160 columns, not 80, so
-    wide tables are not squeezed into ellipses."""
-    from rich.console import Console
-
-    c = Console()
-    return c if c.is_terminal else Console(width=160)
 
 
 def _print_reports(reports: list, fmt: str) -> None:
@@ -45,25 +38,27 @@ def _print_reports(reports: list, fmt: str) -> None:
         typer.echo(tables.to_markdown(reports))
 
 
-def _print_recommendations(recs, dataset, fmt: str, title: str, out=None) -> None:
-    records = recs.to_records(dataset)
+def print_recommendations(recs, catalogue, fmt: str, title: str, out=None) -> None:
+    """A table (titles, predicted rating or score, confidence, why) or JSON. Any model's
+    explanations render through their own ``to_text`` / ``to_dict``."""
     if fmt == "json":
-        typer.echo(json.dumps({"user": title, "fallback": recs.fallback, "items": records}, indent=2))
+        typer.echo(json.dumps(recs.to_dict(catalogue), indent=2))
         return
     from rich.table import Table
 
-    caption = recs.fallback or _explanation_caption([r["explanation"] for r in records if r.get("explanation")])
-    table = Table(title=title, caption=caption)
+    table = Table(title=title, caption=recs.caption())
     for col in ("#", "title", "predicted", "confidence", "why"):
         table.add_column(col, overflow="fold")
-    for rec in records:
-        why = rec.get("explanation")
+    titles = catalogue.titles(recs.items) if catalogue is not None else [str(i) for i in recs.items]
+    for j in range(len(recs)):
+        value = recs.predicted_ratings[j] if recs.predicted_ratings is not None else recs.scores[j]
+        why = recs.explanations[j] if j < len(recs.explanations) else None
         table.add_row(
-            str(rec["rank"]),
-            str(rec.get("title", rec["item_id"])),
-            f"{rec['predicted_rating']:.2f}" if "predicted_rating" in rec else f"{rec['score']:.3f}",
-            f"{rec['confidence']:.2f} (sigma {rec['sigma']:.2f})",
-            _format_explanation(why),
+            str(j + 1),
+            titles[j],
+            f"{value:.2f}" if recs.predicted_ratings is not None else f"{value:.3f}",
+            f"{recs.confidence[j]:.2f} (sigma {recs.sigma[j]:.2f})",
+            why.to_text(catalogue) if why is not None else "",
         )
     (out or console()).print(table)
 
@@ -92,36 +87,50 @@ def _print_significance(reports: list, k: int) -> None:
     console().print(table)
 
 
-def _explanation_caption(explanations: list[dict]) -> str | None:
-    """What the "why" column means, from the kind of explanations the model gave."""
-    shares = sorted({w["method"] for w in explanations if "user_preference_weight" in w and w.get("method")})
-    if shares:
-        return f"why: share of the user and the movie in the score ({', '.join(shares)})"
-    if any("because_you_rated" in w for w in explanations):
-        return "why: the movies you rated that are most similar to it (similarity)"
-    if any("similar_users_who_rated" in w for w in explanations):
-        return "why: how many of your most similar users rated it"
-    return None
+def _load_for_serving(artifact: Path, quiet: bool):
+    """(model, catalogue): the artifact alone; a format-1 artifact (no ids) needs its
+    data, rebuilt from the provenance."""
+    from cinerec import artifacts, experiment
 
-
-def _format_explanation(why: dict | None) -> str:
-    """One short line: the two weights and the strength (paper 002, section 6)."""
-    if not why:
-        return ""
-    if "user_preference_weight" in why:
-        text = (
-            f"you {why['user_preference_weight']:.0%} / movie "
-            f"{why['movie_characteristics_weight']:.0%}"
+    model = artifacts.load_model(artifact)
+    if model.catalogue is not None:
+        return model, model.catalogue
+    if not quiet:
+        typer.echo(
+            f"{artifact} is a format-1 artifact without id maps: reading its data from the data "
+            f"home (run `cinerec upgrade {artifact}` to make it self-contained)",
+            err=True,
         )
-        if "strength" in why:
-            text += f", strength {why['strength']:.2f}"
-        return text
-    if why.get("method") == "neighbours":
-        if "similar_users_who_rated" in why:
-            return f"{why['similar_users_who_rated']} similar users rated it"
-        names = why.get("because_you_rated_titles") or why.get("because_you_rated", [])
-        return "; ".join(f"{n} ({s:.2f})" for n, s in zip(names, why.get("similarities", []), strict=False))
-    return ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in why.items())
+    from cinerec.data.catalogue import Catalogue
+
+    model, ctx = experiment.load_artifact(artifact, progress=not quiet)
+    return model, Catalogue.from_dataset(ctx.dataset)
+
+
+def _items_option(catalogue, text: str | None, what: str):
+    import numpy as np
+
+    from cinerec import experiment
+
+    if not text:
+        return None
+    raw = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        return np.array([experiment._item_index(catalogue, int(r)) for r in raw], dtype=np.int64)
+    except ValueError:
+        raise ConfigError(f"{what} expects comma-separated movie ids, got {text!r}") from None
+
+
+def _fit_options(device: str, threads: int, checkpoint_dir: Path | None, resume: bool, quiet: bool) -> Any:
+    from cinerec.train.options import fit_options
+
+    return fit_options(
+        device=device,
+        threads=validate.integer("--threads", threads, lo=0, hi=1024),
+        checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
+        resume=resume,
+        progress=not quiet,
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -130,16 +139,15 @@ def register(app: typer.Typer) -> None:
         """List the registered models and their default hyper-parameters."""
         from rich.table import Table
 
-        from cinerec.models.base import available_models, model_class
+        from cinerec.models.registry import available_models, model_class
 
         table = Table(title="cinerec models")
-        table.add_column("name")
-        table.add_column("kind")
-        table.add_column("defaults", overflow="fold")
+        for col in ("name", "kind", "fold-in", "defaults"):
+            table.add_column(col, overflow="fold")
         for name in available_models():
             cls = model_class(name)
             kind = "rating" if cls.predicts_ratings else "ranking"
-            table.add_row(name, kind, json.dumps(cls.Config().model_dump(mode="json")))
+            table.add_row(name, kind, "yes" if cls.folds_in else "fallback", json.dumps(cls.Config().model_dump(mode="json")))
         console().print(table)
 
     @app.command("train")
@@ -148,24 +156,37 @@ def register(app: typer.Typer) -> None:
         data: Annotated[str, typer.Option(help="data set name or path")] = "ml-latest-small",
         split: Annotated[str, typer.Option(help=_SPLIT_HELP)] = "random:0.9",
         out: Annotated[Path, typer.Option(help="artifact folder to write")] = Path("artifacts/model"),
-        seed: Annotated[int, typer.Option(help="split seed")] = 42,
+        force: Annotated[bool, typer.Option("--force", help="replace an existing artifact at --out")] = False,
+        seed: Annotated[int, typer.Option(help="split seed (0 .. 2^32-1)")] = 42,
         set_: Annotated[
             list[str] | None, typer.Option("--set", help="hyper-parameter key=value (repeatable)")
         ] = None,
         config: Annotated[Path | None, typer.Option(help="JSON file of hyper-parameters")] = None,
         k: Annotated[int, typer.Option("-k", help="cut-off of ranking metrics")] = 10,
         evaluate: Annotated[bool, typer.Option(help="evaluate on the test part after fitting")] = True,
+        device: Annotated[str, typer.Option(help="cpu | auto | cuda | cuda:N (torch models)")] = "cpu",
+        threads: Annotated[int, typer.Option(help="CPU threads of models that parallelise (0 = all)")] = 0,
+        checkpoint_dir: Annotated[Path | None, typer.Option(help="torch models: checkpoint every epoch here")] = None,
+        resume: Annotated[bool, typer.Option(help="torch models: continue from --checkpoint-dir")] = False,
         fmt: Annotated[str, typer.Option("--format", help="table|json|csv|md")] = "table",
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
     ) -> None:
         """Fit MODEL on a split of a data set and save it as an artifact folder."""
-        from cinerec import experiment
+        from cinerec import artifacts, experiment
 
         _check_format(fmt)
+        k = validate.k(k)
+        seed = validate.seed(seed, "--seed")
+        artifacts.check_output(out, overwrite=force)  # before any data is read
         overrides = experiment.parse_overrides(set_, config)
+        from cinerec.models.registry import model_class
+
+        model_class(model)(overrides)  # validate the config before loading data
+        options = _fit_options(device, threads, checkpoint_dir, resume, quiet)
         ctx = experiment.load_context(data, split, seed, progress=not quiet)
         _, report = experiment.train(
-            model, ctx, overrides, out=out, evaluate_after=evaluate, k=k, progress=not quiet
+            model, ctx, overrides, out=out, evaluate_after=evaluate, k=k, progress=not quiet,
+            options=options, overwrite=force,
         )
         if report is not None:
             _print_reports([report], fmt)
@@ -183,40 +204,103 @@ def register(app: typer.Typer) -> None:
         from cinerec import experiment
 
         _check_format(fmt)
-        report = experiment.evaluate_artifact(artifact, k=k, progress=not quiet)
+        report = experiment.evaluate_artifact(artifact, k=validate.k(k), progress=not quiet)
         _print_reports([report], fmt)
 
     @app.command("recommend")
     def recommend_cmd(
         artifact: Annotated[Path, typer.Argument(help="artifact folder")],
-        user: Annotated[str, typer.Option(help="raw user id (as in the data files)")],
+        user: Annotated[str | None, typer.Option(help="raw user id (as in the data files)")] = None,
+        history: Annotated[
+            str | None,
+            typer.Option(help='ratings of a new visitor (or new ratings of --user): "movieId:rating,..."'),
+        ] = None,
         k: Annotated[int, typer.Option("-k")] = 10,
         risk_aversion: Annotated[
             float, typer.Option(help="re-rank by score - lambda * item sigma (paper 000, 5.3)")
         ] = 0.0,
+        exclude: Annotated[str | None, typer.Option(help="movie ids never to recommend, comma-separated")] = None,
+        candidates: Annotated[str | None, typer.Option(help="rank only these movie ids, comma-separated")] = None,
         include_seen: Annotated[bool, typer.Option(help="allow items the user already rated")] = False,
         fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
     ) -> None:
-        """Top-K movies for a user, with titles, predicted ratings, confidence and why."""
+        """Top-K movies for a user or a history, with titles, predicted ratings,
+        confidence and why. Needs only the artifact folder (no data home)."""
+        from cinerec import experiment
+        from cinerec.models.query import Query
+
+        _check_format(fmt, ("table", "json"))
+        k = validate.k(k)
+        lam = validate.risk_aversion(risk_aversion)
+        if user is None and history is None:
+            raise ConfigError("give --user RAW_ID, --history movieId:rating,..., or both")
+        model, catalogue = _load_for_serving(artifact, quiet)
+        index = experiment.resolve_user(catalogue, user) if user is not None else None
+        query = Query(
+            user=index,
+            history=experiment.parse_history(catalogue, history) if history else None,
+            candidates=_items_option(catalogue, candidates, "--candidates"),
+            exclude=_items_option(catalogue, exclude, "--exclude"),
+            exclude_seen=not include_seen,
+            risk_aversion=lam,
+        )
+        recs = model.recommend(query, k=k)
+        who = f"user {user}" if user is not None else "a new visitor"
+        print_recommendations(recs, catalogue, fmt, title=f"top {k} for {who} ({model.name}, {recs.basis})")
+
+    @app.command("similar")
+    def similar_cmd(
+        artifact: Annotated[Path, typer.Argument(help="artifact folder")],
+        item: Annotated[int, typer.Option(help="raw movie id")],
+        k: Annotated[int, typer.Option("-k")] = 10,
+        fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ) -> None:
+        """The movies most similar to one movie (item vectors or the item-item matrix)."""
+        from rich.table import Table
+
         from cinerec import experiment
 
-        model, ctx = experiment.load_artifact(artifact, progress=not quiet)
-        index = experiment.resolve_user(ctx.dataset, user)
-        recs = model.recommend(index, k=k, exclude_seen=not include_seen, risk_aversion=risk_aversion)
-        _print_recommendations(recs, ctx.dataset, fmt, title=f"top {k} for user {user} ({model.name})")
+        _check_format(fmt, ("table", "json"))
+        model, catalogue = _load_for_serving(artifact, quiet)
+        sim = model.similar_items(experiment._item_index(catalogue, item), k=validate.k(k))
+        records = sim.to_records(catalogue)
+        if fmt == "json":
+            typer.echo(json.dumps({"item": item, "measure": sim.measure, "items": records}, indent=2))
+            return
+        table = Table(title=f"most similar to {catalogue.titles([sim.item])[0]} ({model.name})", caption=sim.measure)
+        for col in ("#", "title", "similarity"):
+            table.add_column(col)
+        for rec in records:
+            table.add_row(str(rec["rank"]), rec.get("title", str(rec["item_id"])), f"{rec['similarity']:.3f}")
+        console().print(table)
+
+    @app.command("upgrade")
+    def upgrade_cmd(
+        artifact: Annotated[Path, typer.Argument(help="format-1 artifact folder")],
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ) -> None:
+        """Rewrite a format-1 artifact as a self-contained format-2 one (needs its data)."""
+        from cinerec import experiment
+
+        experiment.upgrade(artifact, progress=not quiet)
+        if not quiet:
+            typer.echo(f"upgraded {artifact}", err=True)
 
     @app.command("compare")
     def compare_cmd(
         models: Annotated[list[str], typer.Argument(help="model names")],
         data: Annotated[str, typer.Option(help="data set name or path")] = "ml-latest-small",
         split: Annotated[str, typer.Option(help=_SPLIT_HELP)] = "random:0.9",
-        seed: Annotated[int, typer.Option()] = 42,
+        seed: Annotated[int, typer.Option(help="split seed (0 .. 2^32-1)")] = 42,
         k: Annotated[int, typer.Option("-k")] = 10,
         set_: Annotated[
             list[str] | None,
             typer.Option("--set", help="MODEL.key=value hyper-parameter (repeatable)"),
         ] = None,
+        device: Annotated[str, typer.Option(help="cpu | auto | cuda | cuda:N (torch models)")] = "cpu",
+        threads: Annotated[int, typer.Option(help="CPU threads of models that parallelise (0 = all)")] = 0,
         fmt: Annotated[str, typer.Option("--format", help="table|json|csv|md")] = "table",
         significance: Annotated[
             bool,
@@ -230,16 +314,22 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fit and evaluate several models on the same split: one table, best marked."""
         from cinerec import experiment
+        from cinerec.models.registry import model_class
 
         _check_format(fmt)
+        k = validate.k(k)
+        seed = validate.seed(seed, "--seed")
         configs: dict[str, dict] = {}
         for key, value in experiment.parse_overrides(set_).items():
             name, _, param = key.partition(".")
             if not param or name not in models:
                 raise ConfigError(f"--set for compare expects MODEL.key=value with MODEL in {models}, got {key!r}")
             configs.setdefault(name, {})[param] = value
+        for name in models:
+            model_class(name)(configs.get(name, {}))  # fail on a bad name or config before fitting
+        options = _fit_options(device, threads, None, False, quiet)
         ctx = experiment.load_context(data, split, seed, progress=not quiet)
-        reports = experiment.compare(models, ctx, configs, k=k, progress=not quiet)
+        reports = experiment.compare(models, ctx, configs, k=k, progress=not quiet, options=options)
         _print_reports(reports, fmt)
         if significance and len(reports) > 1:
             _print_significance(reports, k)

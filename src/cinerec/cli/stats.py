@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from cinerec.errors import CinerecError
-
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
@@ -31,22 +29,15 @@ def register(app: typer.Typer) -> None:
         """Variance analysis of paper 000: tiers, genres, correlation, users, holidays."""
         from rich.console import Console
 
+        from cinerec.data import load_dataset
         from cinerec.stats.analysis import analyze
-        from cinerec.stats.report import print_tables, write_figures
-
-        try:
-            from cinerec.data import load_dataset
-        except ImportError as e:  # the data layer is written in parallel
-            raise CinerecError(
-                "cinerec.data.load_dataset is not available in this install; "
-                "update cinerec or call cinerec.stats.analyze on a Dataset from Python"
-            ) from e
+        from cinerec.stats.report import print_tables, write_analysis, write_figures
         console = Console(quiet=quiet)
         with console.status(f"loading {dataset}"):
             ds = load_dataset(dataset)
         with console.status(f"analysing {ds.n_ratings:,} ratings"):
             result = analyze(ds, min_count=min_count, ddof=ddof, holiday_window=holiday)
-        paths = result.write(out)
+        paths = write_analysis(result, out)
         if figures:
             paths += write_figures(result, out)
         print_tables(result, console)

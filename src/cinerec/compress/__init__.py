@@ -1,7 +1,8 @@
 """Embedding compression: PTQ (INT8/INT4), QAT, product/residual quantization, hashing.
 
 Entry points: `cinerec.compress.api.compress_model`, `embedding_bytes`,
-`prepare_for_load` (called by the artifact loader). See docs/compression.md.
+`cinerec.compress.codecs` (the registry of table kinds, used by the artifact loader).
+See docs/compression.md.
 """
 
 from cinerec.compress.hashing import HashedEmbedding, QREmbedding, collision_rate

@@ -1,10 +1,12 @@
-"""One entry point to compress a torch model's embedding tables, and the loader hook.
+"""One entry point to compress a model's factor or embedding tables.
 
 `compress_model(model, method, train, valid, **options)` replaces every table listed by
 ``model.embedding_tables()`` in place and records a JSON spec in ``model.compression``
 (method, options, each table's module spec and original shape), which the artifact
-stores; `prepare_for_load` rebuilds empty modules from that spec when the artifact is
-loaded, so ``load_state_dict(strict=True)`` fills them.
+stores; `cinerec.compress.codecs.empty_tables` rebuilds empty tables from that spec
+when the artifact is loaded. Torch models (mf-torch, ncf, autorec) take every method;
+numpy factor models (svd, svdpp, als, ials) take the methods that need no retraining
+(int8, int4, pq and rq without fine-tuning), through `codecs.NumpyTable`.
 
 Methods:
 
@@ -30,34 +32,43 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from cinerec.compress.base import CompressedEmbedding, module_from_spec
+from cinerec.compress.codecs import torch_view, wrap_for
 from cinerec.compress.hashing import HashedEmbedding, QREmbedding
 from cinerec.compress.ptq import QuantizedEmbedding
 from cinerec.compress.qat import qat_pipeline
 from cinerec.compress.vq import PQEmbedding, RQEmbedding
 from cinerec.data.dataset import Dataset
 from cinerec.errors import ConfigError
+from cinerec.models import tables as tb
 
 METHODS = ("int8", "int4", "qat-int8", "qat-int4", "pq", "rq", "hash", "qr")
+#: Methods that retrain through the torch Trainer (torch models only).
+TRAINING_METHODS = ("qat-int8", "qat-int4", "hash", "qr")
 #: Row-wise scale/offset cost 4 bytes per row: below this width use one per table.
 MIN_ROW_DIM = 8
 #: pq / rq: a table needs this many rows per centroid before codes + codebooks beat INT8.
 VQ_MIN_ROWS_PER_CENTROID = 8
 
 
-def _tables(model: Any) -> dict[str, nn.Module]:
-    if not hasattr(model, "embedding_tables") or not hasattr(model, "replace_embedding"):
-        raise ConfigError(
-            f"model {getattr(model, 'name', type(model).__name__)!r} has no embedding tables "
-            "to compress; use a torch model (mf-torch, ncf, autorec)"
-        )
-    tables = model.embedding_tables()
+def _tables(model: Any) -> dict[str, Any]:
+    tables = model.embedding_tables() if hasattr(model, "embedding_tables") else {}
     if not tables:
-        raise ConfigError(f"model {model.name!r} declares no embedding tables to compress")
+        raise ConfigError(
+            f"model {getattr(model, 'name', type(model).__name__)!r} has no factor or embedding "
+            "tables to compress; use svd, svdpp, als, ials, mf-torch, ncf or autorec"
+        )
     return tables
+
+
+def _weight(table: Any) -> torch.Tensor:
+    """A dense table (numpy array or ``nn.Embedding``) as a float32 tensor."""
+    if isinstance(table, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(table, dtype=np.float32))
+    return table.weight
 
 
 def _need_data(method: str, train: Dataset | None) -> Dataset:
@@ -91,7 +102,17 @@ def compress_model(
             "compress the original fp32 artifact instead"
         )
     tables = _tables(model)
+    numpy_model = getattr(model, "table_backend", "numpy") == "numpy"
+    if numpy_model and (method in TRAINING_METHODS or int(options.get("finetune_epochs", 0)) > 0):
+        raise ConfigError(
+            f"method {method!r} retrains the model through the torch Trainer, which "
+            f"{model.name!r} (a numpy model) does not use; choose int8, int4, pq or rq"
+        )
     shapes = {p: _shape(m) for p, m in tables.items()}
+
+    def replace(path: str, module: nn.Module) -> None:
+        model.replace_embedding(path, wrap_for(model, module))
+
     seed = int(options.get("seed", getattr(getattr(model, "config", None), "seed", 0)))
     train_kw = {k: options[k] for k in ("lr",) if k in options}
 
@@ -99,7 +120,7 @@ def compress_model(
         bits = int(options.get("bits", 8 if method == "int8" else 4))
         for path, m in tables.items():
             b, pr = _bits_for(shapes[path], bits, options.get("per_row", True))
-            model.replace_embedding(path, QuantizedEmbedding.from_float(m.weight, b, pr))
+            replace(path, QuantizedEmbedding.from_float(_weight(m), b, pr))
     elif method in ("qat-int8", "qat-int4"):
         bits = int(options.get("bits", 8 if method == "qat-int8" else 4))
         per_row = bool(options.get("per_row", True))
@@ -115,17 +136,18 @@ def compress_model(
         for path, m in tables.items():
             if shapes[path][0] < min_rows:
                 b, pr = _bits_for(shapes[path], int(options.get("small_table_bits", 8)), True)
-                new = QuantizedEmbedding.from_float(m.weight, b, pr)
+                new = QuantizedEmbedding.from_float(_weight(m), b, pr)
             elif method == "pq":
-                new = PQEmbedding.from_float(m.weight, int(options.get("subvectors", 8)), **common)
+                new = PQEmbedding.from_float(_weight(m), int(options.get("subvectors", 8)), **common)
             else:
-                new = RQEmbedding.from_float(m.weight, int(options.get("stages", 4)), **common)
-            model.replace_embedding(path, new)
+                new = RQEmbedding.from_float(_weight(m), int(options.get("stages", 4)), **common)
+            replace(path, new)
         ft = int(options.get("finetune_epochs", 0))
         if ft > 0:
             _with_train_kw(model, train_kw, lambda: model.finetune(_need_data(method, train), valid, epochs=ft))
         dtype = options.get("codebook_dtype", "float16")
-        for m in model.embedding_tables().values():
+        for table in model.embedding_tables().values():
+            m = torch_view(table)
             if isinstance(m, PQEmbedding | RQEmbedding):  # tables left INT8 have no codebook
                 m.set_codebook_dtype(dtype)
     else:  # hash / qr
@@ -142,7 +164,8 @@ def compress_model(
             model.replace_embedding(path, new)
         _with_train_kw(model, train_kw, lambda: model.finetune(data, valid, epochs=int(options.get("epochs", 5))))
 
-    specs = {p: m.spec() for p, m in model.embedding_tables().items() if isinstance(m, CompressedEmbedding)}
+    views = {p: torch_view(m) for p, m in model.embedding_tables().items()}
+    specs = {p: m.spec() for p, m in views.items() if m is not None}
     model.compression = {
         "method": method,
         "options": {k: v for k, v in options.items() if isinstance(v, str | int | float | bool | None)},
@@ -168,21 +191,12 @@ def _with_train_kw(model: Any, train_kw: dict[str, Any], run: Any) -> Any:
         del model.finetune  # back to the class method
 
 
-def _shape(module: nn.Module) -> tuple[int, int]:
-    if isinstance(module, nn.Embedding):
-        return int(module.num_embeddings), int(module.embedding_dim)
-    return int(module.num_embeddings), int(module.embedding_dim)  # type: ignore[arg-type]
+def _shape(table: Any) -> tuple[int, int]:
+    return tb.shape(table)
 
 
 def _bits_for(shape: tuple[int, int], bits: int, per_row: bool) -> tuple[int, bool]:
     return (bits, bool(per_row)) if shape[1] >= MIN_ROW_DIM else (8, False)
-
-
-def prepare_for_load(model: Any, spec: dict[str, Any]) -> None:
-    """Replace the model's fp32 tables by EMPTY compressed modules described by ``spec``
-    (``model.compression`` of a saved artifact) before ``load_state_dict``."""
-    for path, module_spec in spec.get("tables", {}).items():
-        model.replace_embedding(path, module_from_spec(module_spec))
 
 
 def embedding_bytes(model: Any) -> dict[str, float]:
@@ -192,8 +206,13 @@ def embedding_bytes(model: Any) -> dict[str, float]:
     for module in _tables(model).values():
         n, d = _shape(module)
         fp32 += n * d * 4
-        if isinstance(module, CompressedEmbedding) or hasattr(module, "nbytes"):
-            compressed += int(module.nbytes())  # type: ignore[operator]
+        view = torch_view(module)
+        if view is not None:
+            compressed += int(view.nbytes())
+        elif isinstance(module, np.ndarray):
+            compressed += int(module.nbytes)
+        elif hasattr(module, "nbytes"):
+            compressed += int(module.nbytes())
         else:
             compressed += sum(p.numel() * p.element_size() for p in module.parameters())
     return {"fp32_bytes": fp32, "compressed_bytes": compressed, "ratio": fp32 / max(compressed, 1)}
@@ -205,6 +224,10 @@ def reconstruction_error(model: Any, reference: dict[str, torch.Tensor]) -> dict
     out = {}
     for path, module in _tables(model).items():
         if path in reference:
-            idx = torch.arange(reference[path].shape[0])
-            out[path] = float(((module(idx).float().cpu() - reference[path]) ** 2).mean().sqrt())
+            idx = np.arange(reference[path].shape[0])
+            if isinstance(module, nn.Module):
+                got = module(torch.from_numpy(idx)).float().cpu()
+            else:
+                got = torch.from_numpy(np.asarray(tb.rows(module, idx), dtype=np.float32))
+            out[path] = float(((got - reference[path].float().cpu()) ** 2).mean().sqrt())
     return out

@@ -14,11 +14,6 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from cinerec.errors import ArtifactError
-
-#: kind -> class, filled by the modules' ``__init_subclass__``.
-KINDS: dict[str, type[CompressedEmbedding]] = {}
-
 #: Rows per block when scoring: the decoded fp32 block (4096 x 64 x 4 = 1 MB) stays in
 #: cache while the matmul reads it, and memory stays bounded whatever the table size.
 SCORE_BLOCK_ROWS = 4096
@@ -53,11 +48,6 @@ class CompressedEmbedding(nn.Module):
     num_embeddings: int
     embedding_dim: int
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.kind:
-            KINDS[cls.kind] = cls
-
     def spec(self) -> dict[str, Any]:
         """JSON description (kind + constructor arguments) of this module's shapes."""
         raise NotImplementedError
@@ -89,19 +79,3 @@ class CompressedEmbedding(nn.Module):
         for t in list(self.parameters()) + list(self.buffers()):
             return t.device
         return torch.device("cpu")
-
-
-def module_from_spec(spec: dict[str, Any]) -> CompressedEmbedding:
-    """An EMPTY module of the kind and shapes in ``spec`` (filled by load_state_dict)."""
-    # Import for the side effect of registering every kind.
-    from cinerec.compress import hashing, ptq, vq  # noqa: F401
-
-    kind = spec.get("kind")
-    cls = KINDS.get(kind)  # type: ignore[arg-type]
-    if cls is None:
-        raise ArtifactError(
-            f"unknown compressed embedding kind {kind!r} in the artifact; known: "
-            f"{', '.join(sorted(KINDS))} (was it written by a newer cinerec?)"
-        )
-    args = {k: v for k, v in spec.items() if k != "kind"}
-    return cls(**args)

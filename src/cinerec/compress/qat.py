@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from cinerec.compress.base import KINDS
 from cinerec.compress.ptq import _MIN_SCALE, QuantizedEmbedding, _check_bits, rowwise_params
 
 if TYPE_CHECKING:
@@ -114,9 +113,6 @@ class FakeQuantEmbedding(nn.Module):
             s = self.scale.detach().abs().clamp_min(_MIN_SCALE).half()
             o = self.offset.detach().half()
         return QuantizedEmbedding.from_params(self.weight, s, o, self.bits, self.per_row)
-
-
-KINDS[FakeQuantEmbedding.kind] = FakeQuantEmbedding  # type: ignore[assignment]
 
 
 def qat_pipeline(

@@ -267,12 +267,14 @@ def evaluate(
     latency_samples: int = 200,
     seed: int = 0,
     progress: bool = True,
+    options: Any = None,
 ) -> Report:
     """Fit (optionally) and evaluate ``model`` on ``split``; see the module docstring.
 
     ``metrics`` selects what to compute: report keys (``"rmse"``, ``"ndcg@10"``),
     bare ranking names (``"ndcg"``) or groups (``"rating"``, ``"ranking"``,
     ``"efficiency"``); None computes everything. Keys not computed are None.
+    ``options`` (`FitOptions` or a dict: device, checkpoints...) go to ``model.fit``.
     """
     if k <= 0:
         raise EvaluationError(f"k must be a positive integer, got {k}")
@@ -295,7 +297,7 @@ def evaluate(
     # ---- fit ---------------------------------------------------------------------
     if fit:
         t0 = time.perf_counter()
-        model.fit(train, split.valid)
+        model.fit(train, split.valid, options=options)
         out["fit_s"] = time.perf_counter() - t0 if "fit_s" in wanted else None
 
     elif not getattr(model, "fitted_", False):

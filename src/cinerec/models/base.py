@@ -1,17 +1,28 @@
-"""The `Recommender` contract, the model registry and the shared cold-start fallback.
+"""The `Recommender` contract and `ModelConfig`, the base of every model.
 
-A model implements four hooks on contiguous indices of *warm* users and items:
+A model implements hooks on contiguous indices of *warm* users and items:
 
-- ``_fit(train, valid)``: learn from a train `Dataset` (valid may be None);
+- ``_fit(train, valid)``: learn from a train `Dataset` (valid may be None); run options
+  (device, progress, threads ...) are in ``self.options_`` (`FitOptions`);
 - ``_predict(users, items)``: ratings for warm (user, item) pairs, 1-d float arrays;
-- ``_score(users)``: a (len(users), n_items) float32 matrix for ranking;
-- ``_state()`` / ``_load_state(arrays)``: named numpy arrays for safetensors.
+- ``_score(users)``: a (len(users), n_items) float matrix for ranking;
+- ``_state()`` / ``_load_state(arrays, tables)``: named numpy arrays for safetensors
+  (``tables``: compressed embedding tables the artifact loader rebuilt, by name);
+- optionally ``explain(user, item)`` returning a typed `Explanation`;
+- optionally fold-in (``folds_in = True``): ``_fold_in(histories)`` returns the users'
+  representation (e.g. solved factor vectors) and ``_score_folded`` /
+  ``_predict_folded`` / ``_explain_folded`` use it, so a person the model has never
+  seen gets personal recommendations from a `History`, without retraining;
+- optionally ``_item_vectors()`` (or ``_similar_scores(item)``) for `similar_items`;
+- optionally ``embedding_tables()`` / ``replace_embedding()``: the factor or embedding
+  tables `cinerec.compress` may replace by compressed ones.
 
 The base class does the rest once for every model: validating the typed config,
-computing train-only statistics (counts, baselines, seen items, item risk), the
-declared fallback for cold or unknown users/items (Surprise's idea: an unknown id is a
-normal, explained path), clipping to the rating scale, `recommend` with exclusion of
-seen items, confidence and risk-averse re-ranking, and saving/loading artifacts.
+train-only statistics and the declared fallback for cold or unknown users/items
+(`cinerec.models.fallback`), clipping to the rating scale, `recommend` /
+`recommend_batch` over `Query` objects (exclusions, candidates, confidence,
+risk-averse re-ranking, explanations), `similar_items`, and the arrays an artifact
+stores (`state` / `load_state`; reading and writing folders is `cinerec.artifacts`).
 
 "Warm" means the index is in range and has at least one rating in train. A model that
 can score cold users or items itself (feature-based models) sets
@@ -20,122 +31,56 @@ can score cold users or items itself (feature-based models) sets
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cinerec._util import validate
+from cinerec.data.catalogue import Catalogue
 from cinerec.data.dataset import Dataset
-from cinerec.errors import ConfigError, NotFittedError, UnknownModel
+from cinerec.errors import ArtifactError, ConfigError, NotFittedError
+from cinerec.models import fallback as fb
+from cinerec.models import tables as tb
+from cinerec.models.explain import Explanation, Fallback, Popularity
+from cinerec.models.query import History, Query, Recommendations, SimilarItems
+from cinerec.models.ranking import top_k
+from cinerec.train.options import RUN_OPTION_NAMES, FitOptions, fit_options
 
-#: Damping (pseudo-count) of the fallback baselines: an item rated by few users is
-#: pulled toward the global mean.
-FALLBACK_DAMPING = 10.0
+#: Upper bound on score cells (queries x items) computed at once by `recommend_batch`.
+MAX_BATCH_CELLS = 1 << 24
 
 
 class ModelConfig(BaseModel):
-    """Base of every model's hyper-parameters: validated, JSON round-trippable."""
+    """Base of every model's hyper-parameters: validated, JSON round-trippable.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Run options (device, progress, checkpoints, threads) are not hyper-parameters: a
+    config that names one is refused with a pointer to ``fit(..., options=...)``.
+    NaN and infinities are refused everywhere.
+    """
 
-    seed: int = 42
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, allow_inf_nan=False, populate_by_name=True
+    )
 
+    seed: int = Field(42, ge=0, le=validate.MAX_SEED)
 
-# ---------------------------------------------------------------------------------
-# Registry: short name -> "module:Class", imported lazily so `cinerec --help` and
-# the classic models never pay for importing torch.
-# ---------------------------------------------------------------------------------
-_REGISTRY: dict[str, str] = {
-    "mean": "cinerec.models.baseline:GlobalMean",
-    "popular": "cinerec.models.baseline:Popular",
-    "bias": "cinerec.models.baseline:Bias",
-    "user-knn": "cinerec.models.knn:UserKNN",
-    "item-knn": "cinerec.models.knn:ItemKNN",
-    "svd": "cinerec.models.mf:SVD",
-    "svdpp": "cinerec.models.mf:SVDpp",
-    "als": "cinerec.models.mf:ALS",
-    "ials": "cinerec.models.implicit_feedback:IALS",
-    "ease": "cinerec.models.implicit_feedback:EASE",
-    "mf-torch": "cinerec.models.torch_mf:TorchMF",
-    "autorec": "cinerec.models.autorec:AutoRec",
-    "ncf": "cinerec.models.ncf:NCF",
-}
-
-
-def register(name: str, target: str) -> None:
-    """Register a model class under a short name (``target`` = "module:Class")."""
-    _REGISTRY[name] = target
-
-
-def available_models() -> list[str]:
-    return list(_REGISTRY)
-
-
-def model_class(name: str) -> type[Recommender]:
-    """The class registered under ``name``; `UnknownModel` lists the valid names."""
-    try:
-        target = _REGISTRY[name]
-    except KeyError:
-        raise UnknownModel(
-            f"no model named {name!r}; available: {', '.join(available_models())}"
-        ) from None
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
-
-
-def create_model(name: str, config: dict[str, Any] | None = None, **overrides: Any) -> Recommender:
-    return model_class(name)(config, **overrides)
-
-
-# ---------------------------------------------------------------------------------
-@dataclass
-class Recommendations:
-    """Top-K for one user, best first, with everything a person needs to trust it."""
-
-    user: int
-    items: np.ndarray
-    scores: np.ndarray
-    predicted_ratings: np.ndarray | None
-    confidence: np.ndarray
-    sigma: np.ndarray
-    explanations: list[dict[str, Any] | None] = field(default_factory=list)
-    fallback: str | None = None
-
-    def __len__(self) -> int:
-        return int(self.items.shape[0])
-
-    def to_records(self, dataset: Dataset | None = None) -> list[dict[str, Any]]:
-        titles = dataset.item_titles(self.items) if dataset is not None else None
-        raw = dataset.item_ids.raw(self.items) if dataset is not None else self.items
-        out = []
-        for j, item in enumerate(self.items):
-            rec: dict[str, Any] = {
-                "rank": j + 1,
-                "item": int(item),
-                "item_id": raw[j].item() if hasattr(raw[j], "item") else raw[j],
-                "score": float(self.scores[j]),
-                "confidence": float(self.confidence[j]),
-                "sigma": float(self.sigma[j]),
-            }
-            if titles is not None:
-                rec["title"] = titles[j]
-            if self.predicted_ratings is not None:
-                rec["predicted_rating"] = float(self.predicted_ratings[j])
-            if self.explanations and self.explanations[j] is not None:
-                why = dict(self.explanations[j])
-                if dataset is not None and why.get("because_you_rated"):
-                    why["because_you_rated_titles"] = list(
-                        dataset.item_titles(np.asarray(why["because_you_rated"], dtype=np.int64))
-                    )
-                rec["explanation"] = why
-            if self.fallback:
-                rec["fallback"] = self.fallback
-            out.append(rec)
-        return out
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_run_options(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            bad = sorted(k for k in data if k in RUN_OPTION_NAMES and k not in cls.model_fields)
+            if bad:
+                raise ValueError(
+                    f"{', '.join(bad)}: run option(s), not hyper-parameters; pass them to "
+                    "fit(train, options={...}) or on the command line (--device, --quiet, "
+                    "--threads, --checkpoint-dir)"
+                )
+        return data
 
 
 class Recommender(ABC):
@@ -148,21 +93,40 @@ class Recommender(ABC):
     predicts_ratings: ClassVar[bool] = True
     handles_cold_users: ClassVar[bool] = False
     handles_cold_items: ClassVar[bool] = False
+    #: True when the model scores a `History` without retraining (the fold-in hooks).
+    folds_in: ClassVar[bool] = False
+    #: Classic models: table name -> attribute holding it (``{"Q": "Q_"}``); the
+    #: names are also the arrays' names in `_state`.
+    factor_attrs: ClassVar[dict[str, str]] = {}
+    #: What the tables of `embedding_tables` are: "numpy" arrays / `EmbeddingTable`s,
+    #: or "torch" modules (`TorchRecommender`).
+    table_backend: ClassVar[str] = "numpy"
 
     def __init__(self, config: ModelConfig | dict[str, Any] | None = None, **overrides: Any):
         if isinstance(config, ModelConfig):
             data = config.model_dump()
-        else:
+        elif config is None or isinstance(config, dict):
             data = dict(config or {})
+        else:
+            raise ConfigError(
+                f"the configuration of {self.name!r} must be a mapping of hyper-parameters, "
+                f"got {type(config).__name__}"
+            )
         data.update(overrides)
         try:
             self.config = self.Config.model_validate(data)
         except ValidationError as e:
             raise ConfigError(f"invalid configuration for model {self.name!r}:\n{e}") from None
         self.fitted_ = False
+        self.options_: FitOptions = FitOptions()
         #: Where the model came from (data set, fingerprint, split, seed): set by the
-        #: caller before `save`, written to the manifest.
+        #: caller before saving, written to the manifest.
         self.provenance: dict[str, Any] = {}
+        #: JSON spec of compressed tables (``cinerec.compress``), None when dense.
+        self.compression: dict[str, Any] | None = None
+        #: Id maps and item table of the data the model was fitted on (set by `fit` and
+        #: by the artifact loader): raw ids and titles at the edges.
+        self.catalogue: Catalogue | None = None
 
     # ---- hooks -----------------------------------------------------------------
     @abstractmethod
@@ -175,42 +139,84 @@ class Recommender(ABC):
     def _score(self, users: np.ndarray) -> np.ndarray: ...
 
     @abstractmethod
-    def _state(self) -> dict[str, np.ndarray]: ...
+    def _state(self) -> dict[str, Any]: ...
 
     @abstractmethod
-    def _load_state(self, arrays: dict[str, np.ndarray]) -> None: ...
+    def _load_state(self, arrays: dict[str, np.ndarray], tables: dict[str, Any]) -> None: ...
 
-    def explain(self, user: int, item: int) -> dict[str, Any] | None:
-        """Model-specific explanation of one recommendation (None when it has none)."""
+    def explain(self, user: int, item: int) -> Explanation | None:
+        """Why ``item`` is recommended to warm ``user`` (None when the model cannot say)."""
         return None
 
-    # ---- public API --------------------------------------------------------------
-    def fit(self, train: Dataset, valid: Dataset | None = None) -> Self:
-        """Learn from ``train`` (``valid`` for early stopping where a model uses it)."""
+    def _explain_many(self, user: int, items: np.ndarray) -> list[Explanation | None]:
+        """`explain` for several items of one warm user (models vectorise it)."""
+        return [self.explain(user, int(i)) for i in items]
+
+    def _fold_in(self, histories: list[History]) -> Any:
+        raise NotImplementedError
+
+    def _score_folded(self, folded: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _predict_folded(self, folded: Any, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _explain_folded(self, folded: Any, row: int, items: np.ndarray) -> list[Explanation | None]:
+        return [None] * len(items)
+
+    def _item_vectors(self) -> np.ndarray | None:
+        """(n_items, d) item vectors for `similar_items` (None: the model has none)."""
+        return None
+
+    def _similar_scores(self, item: int) -> tuple[np.ndarray, str] | None:
+        """Similarity of every item to ``item`` and its name; default: cosine of
+        `_item_vectors`. None when the model has neither vectors nor an item matrix."""
+        vecs = self._item_vectors()
+        if vecs is None:
+            return None
+        v = np.asarray(vecs, dtype=np.float64)
+        norms = np.linalg.norm(v, axis=1)
+        norms[norms == 0] = 1.0
+        return (v @ v[item]) / (norms * norms[item]), "cosine of item vectors"
+
+    # ---- fitting ----------------------------------------------------------------
+    def fit(
+        self, train: Dataset, valid: Dataset | None = None, options: FitOptions | dict | None = None
+    ) -> Self:
+        """Learn from ``train`` (``valid`` for early stopping where a model uses it);
+        ``options`` are run options (`FitOptions`: device, progress, threads ...)."""
         if train.n_ratings == 0:
             raise ConfigError(f"cannot fit {self.name!r} on an empty training set")
-        self._fit_common(train)
+        if not np.isfinite(train.ratings).all():
+            raise ConfigError(
+                f"cannot fit {self.name!r}: the training ratings contain NaN or infinity "
+                "(load data through cinerec.data, which validates it)"
+            )
+        self.options_ = fit_options(options)
+        for key, value in fb.train_statistics(train).items():
+            setattr(self, key + "_", value)
+        self.compression = None
+        self.catalogue = Catalogue.from_dataset(train)
         self._fit(train, valid)
         self.fitted_ = True
         return self
 
+    # ---- rating prediction and scoring ------------------------------------------
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Predicted ratings for index pairs; -1 / out-of-range / cold use the fallback."""
         self._check_fitted()
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         warm_u, warm_i = self._warm_users(users), self._warm_items(items)
-        out = self._fallback_predict(users, items, warm_u, warm_i)
+        out = fb.fallback_predict(self, users, items, warm_u, warm_i)
         both = warm_u & warm_i
         if both.any():
             out[both] = self._predict(users[both], items[both])
-        if self.predicts_ratings:
-            np.clip(out, self.rating_scale_[0], self.rating_scale_[1], out=out)
-        return out.astype(np.float32, copy=False)
+        return self._clip(out).astype(np.float32, copy=False)
 
     def fallback_kind(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Per pair: 0 model, 1 cold user (item baseline), 2 cold item (user baseline),
-        3 both cold (global mean)."""
+        3 both cold (global mean); see `cinerec.models.fallback.FALLBACK_NAMES`."""
         users = np.asarray(users, dtype=np.int64)
         items = np.asarray(items, dtype=np.int64)
         return (~self._warm_users(users)).astype(np.int8) + 2 * (~self._warm_items(items)).astype(np.int8)
@@ -240,105 +246,373 @@ class Recommender(ABC):
             return np.empty(0, dtype=np.int32)
         return self.seen_indices_[self.seen_indptr_[user] : self.seen_indptr_[user + 1]]
 
+    def train_history(self, user: int) -> History:
+        """The user's training ratings as a `History` (empty for unknown users)."""
+        if not 0 <= user < self.n_users_ or self.seen_ratings_ is None:
+            return History.empty()
+        s, e = self.seen_indptr_[user], self.seen_indptr_[user + 1]
+        return History(self.seen_indices_[s:e].astype(np.int64), self.seen_ratings_[s:e])
+
+    # ---- recommendations -----------------------------------------------------------
     def recommend(
         self,
-        user: int,
+        user: int | Query | None = None,
         k: int = 10,
         exclude_seen: bool = True,
         risk_aversion: float = 0.0,
+        *,
+        history: History | None = None,
+        candidates: np.ndarray | None = None,
+        exclude: np.ndarray | None = None,
+        explain: bool = True,
     ) -> Recommendations:
-        """Top-``k`` items for a user index (-1 or out of range: unknown user).
+        """Top-``k`` for one `Query`, or for a user index (-1 / out of range: unknown)
+        with the query's fields as keywords. A thin wrapper of `recommend_batch`.
 
         ``risk_aversion`` (lambda >= 0) re-ranks by ``score - lambda * sigma_item``,
         sigma being the item's train-only rating standard deviation (paper 000, 5.3).
-        Unknown and cold users get the damped item-mean ranking, flagged in
-        ``fallback``.
+        Unknown and cold users without a history get the damped item-mean ranking,
+        flagged in ``fallback``.
         """
-        self._check_fitted()
-        if k <= 0:
-            raise ConfigError(f"k must be positive, got {k}")
-        if risk_aversion < 0:
-            raise ConfigError(f"risk_aversion must be >= 0, got {risk_aversion}")
-        user = int(user)
-        warm = bool(self._warm_users(np.array([user]))[0])
-        fallback = None
-        if warm:
-            scores = self._score(np.array([user]))[0].astype(np.float64)
-            if not self.handles_cold_items:
-                scores[self.item_counts_ == 0] = -np.inf
+        if isinstance(user, Query):
+            query = user
         else:
-            scores = self.item_baseline_.astype(np.float64).copy()
-            scores[self.item_counts_ == 0] = -np.inf
-            fallback = (
-                "unknown user: ranked by damped item mean (bias baseline)"
-                if not 0 <= user < self.n_users_
-                else "user has no training ratings: ranked by damped item mean (bias baseline)"
+            query = Query(
+                user=None if user is None else validate.integer("user", user),
+                history=history,
+                candidates=candidates,
+                exclude=exclude,
+                exclude_seen=exclude_seen,
+                risk_aversion=risk_aversion,
             )
-        ranking = scores - risk_aversion * self.item_sigma_ if risk_aversion else scores
-        if exclude_seen and warm:
-            ranking[self.seen_items(user)] = -np.inf
-        k = min(k, int(np.isfinite(ranking).sum()))
-        top = np.argpartition(-ranking, k - 1)[:k] if k else np.empty(0, dtype=np.int64)
-        top = top[np.argsort(-ranking[top], kind="stable")]
+        return self.recommend_batch([query], k, explain=explain)[0]
+
+    def recommend_batch(
+        self, queries: Sequence[Query | int], k: int = 10, *, explain: bool = True
+    ) -> list[Recommendations]:
+        """Top-``k`` for many queries at once: known users are scored together (one
+        matrix product per chunk instead of one per user; a user asked for twice is
+        scored once), histories are folded in together. ``explain=False`` skips the
+        per-item explanations."""
+        self._check_fitted()
+        k = validate.k(k)
+        qs = [q if isinstance(q, Query) else Query(user=validate.integer("user", q)) for q in queries]
+        plans = [self._plan(q) for q in qs]
+        out: list[Recommendations | None] = [None] * len(qs)
+        # Identical plain requests (same user and options, no history/lists) share one answer.
+        first: dict[tuple, int] = {}
+        same_as: dict[int, int] = {}
+        for j, (q, p) in enumerate(zip(qs, plans, strict=True)):
+            if p[0] == "model" and q.history is None and q.candidates is None and q.exclude is None:
+                key = (p[1], float(q.risk_aversion), q.exclude_seen)
+                if key in first:
+                    same_as[j] = first[key]
+                else:
+                    first[key] = j
+        rows_per_chunk = max(1, MAX_BATCH_CELLS // max(self.n_items_, 1))
+        for basis in ("model", "fold-in", "fallback"):
+            idx = [j for j, p in enumerate(plans) if p[0] == basis and j not in same_as]
+            for s in range(0, len(idx), rows_per_chunk):
+                chunk = idx[s : s + rows_per_chunk]
+                recs = self._recommend_chunk(basis, [qs[j] for j in chunk], [plans[j] for j in chunk], k, explain)
+                for j, rec in zip(chunk, recs, strict=True):
+                    out[j] = rec
+        for j, src in same_as.items():
+            out[j] = dataclasses.replace(out[src])  # type: ignore[type-var]
+        return out  # type: ignore[return-value]
+
+    def _plan(self, q: Query) -> tuple[str, int | None, History | None, Fallback | None]:
+        """(basis, user index or None, history to fold in, fallback reason)."""
+        if q.risk_aversion != 0.0 or type(q.risk_aversion) not in (int, float):
+            validate.risk_aversion(q.risk_aversion)
+        user = None if q.user is None else int(q.user)
+        known = user is not None and 0 <= user < self.n_users_
+        warm = known and (self.handles_cold_users or bool(self.user_counts_[user] > 0))
+        history = q.history if q.history is not None and len(q.history) else None
+        if history is not None:
+            self._check_history(history)
+            if self.folds_in:
+                if warm and self.seen_ratings_ is not None:
+                    train = self.train_history(user)
+                    history = history.merged_over(train.items, train.ratings)
+                return "fold-in", user if known else None, history, None
+            if warm:
+                return "model", user, None, None
+            return "fallback", user, None, Fallback(
+                f"{self.name} cannot fold a new user's ratings in without retraining"
+            )
+        if warm:
+            return "model", user, None, None
+        if user is None:
+            reason = "no user and no history given"
+        elif not known:
+            reason = "unknown user"
+        else:
+            reason = "user has no training ratings"
+        return "fallback", user, None, Fallback(reason)
+
+    def _check_history(self, h: History) -> None:
+        if len(h) and (h.items.min() < 0 or h.items.max() >= self.n_items_):
+            bad = h.items[(h.items < 0) | (h.items >= self.n_items_)][0]
+            raise ConfigError(f"history item index {bad} is not in the catalogue (0..{self.n_items_ - 1})")
+        lo, hi = self.rating_scale_
+        if len(h) and (h.ratings.min() < lo or h.ratings.max() > hi):
+            raise ConfigError(f"history ratings must be on the rating scale {lo:g}..{hi:g}")
+
+    def _recommend_chunk(
+        self, basis: str, qs: list[Query], plans: list[tuple], k: int, explain: bool
+    ) -> list[Recommendations]:
+        users = np.array([-1 if p[1] is None else p[1] for p in plans], dtype=np.int64)
+        folded = None
+        if basis == "model":
+            scores = self._score(users)
+        elif basis == "fold-in":
+            folded = self._fold_in([p[2] for p in plans])
+            scores = self._score_folded(folded)
+        else:
+            scores = np.broadcast_to(self.item_baseline_, (len(qs), self.n_items_))
+        # float32 in place: the ranking overwrites the scores (masked entries are never
+        # returned); a copy keeps the scores only when risk aversion shifts them.
+        scores = np.asarray(scores, dtype=np.float32)
+        if not (scores.flags.writeable and scores.flags.c_contiguous) or np.shares_memory(scores, self.item_baseline_):
+            scores = np.array(scores, dtype=np.float32, order="C")
+        lam = np.array([float(q.risk_aversion) for q in qs], dtype=np.float32)
+        ranking = scores
+        if lam.any():
+            scores = scores.copy()
+            ranking -= lam[:, None] * self.item_sigma_[None, :]
+        if basis == "fallback" or not self.handles_cold_items:
+            ranking[:, self.item_counts_ == 0] = -np.inf
+        self._mask(ranking, qs, plans)
+
+        top = top_k(ranking, k)
+        counts = np.array([len(t) for t in top])
+        flat = np.concatenate(top) if len(top) else np.empty(0, np.int64)
+        rows = np.repeat(np.arange(len(qs)), counts)
         predicted = None
         if self.predicts_ratings:
-            predicted = self.predict(np.full(top.shape[0], user), top)
-        explanations = [self.explain(user, int(i)) for i in top] if warm else []
-        return Recommendations(
-            user=user,
-            items=top.astype(np.int32),
-            scores=scores[top].astype(np.float32),
-            predicted_ratings=predicted,
-            confidence=self.item_confidence_[top],
-            sigma=self.item_sigma_[top],
-            explanations=explanations,
-            fallback=fallback,
+            if basis == "fold-in":
+                predicted = self._clip(np.asarray(self._predict_folded(folded, rows, flat), dtype=np.float64))
+                predicted = predicted.astype(np.float32)
+            else:
+                known = users[rows] if basis == "model" else np.full(flat.shape[0], -1)
+                predicted = self.predict(known, flat)
+        top_scores = scores[rows, flat]
+        out = []
+        start = 0
+        for j in range(len(qs)):
+            items = flat[start : start + counts[j]]
+            why: list[Explanation | None] = []
+            if explain:
+                if basis == "model":
+                    why = list(self._explain_many(int(users[j]), items))
+                elif basis == "fold-in":
+                    why = list(self._explain_folded(folded, j, items))
+                else:
+                    why = [
+                        Popularity(int(self.item_counts_[i]), float(self.item_baseline_[i])) for i in items
+                    ]
+            end = start + counts[j]
+            out.append(
+                Recommendations(
+                    items=items.astype(np.int32),
+                    scores=top_scores[start:end],
+                    predicted_ratings=None if predicted is None else predicted[start:end],
+                    confidence=self.item_confidence_[items],
+                    sigma=self.item_sigma_[items],
+                    explanations=why,
+                    user=plans[j][1],
+                    basis=basis,  # type: ignore[arg-type]
+                    fallback=plans[j][3],
+                )
+            )
+            start = end
+        return out
+
+    def _mask(self, ranking: np.ndarray, qs: list[Query], plans: list[tuple]) -> None:
+        """-inf on excluded items: seen (train and history), ``exclude``, non-candidates."""
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        for j, (q, plan) in enumerate(zip(qs, plans, strict=True)):
+            parts = []
+            if q.exclude_seen:
+                user, history = plan[1], plan[2]
+                if user is not None and 0 <= user < self.n_users_:
+                    parts.append(self.seen_items(user).astype(np.int64))
+                if history is not None:
+                    parts.append(history.items)
+                elif q.history is not None:
+                    parts.append(q.history.items)
+            if q.exclude is not None:
+                parts.append(self._items_arg(q.exclude, "exclude"))
+            if parts:
+                c = np.concatenate(parts)
+                rows.append(np.full(c.shape[0], j))
+                cols.append(c)
+            if q.candidates is not None:
+                cand = self._items_arg(q.candidates, "candidates")
+                keep = ranking[j, cand].copy()
+                ranking[j] = -np.inf
+                ranking[j, cand] = keep
+        if rows:
+            ranking[np.concatenate(rows), np.concatenate(cols)] = -np.inf
+
+    def _items_arg(self, items: Any, what: str) -> np.ndarray:
+        arr = np.asarray(items, dtype=np.int64).ravel()
+        if arr.size and (arr.min() < 0 or arr.max() >= self.n_items_):
+            raise ConfigError(f"{what} holds item indices outside the catalogue (0..{self.n_items_ - 1})")
+        return arr
+
+    # ---- similar items ---------------------------------------------------------------
+    @property
+    def has_similar_items(self) -> bool:
+        return type(self)._similar_scores is not Recommender._similar_scores or (
+            type(self)._item_vectors is not Recommender._item_vectors
         )
 
-    # ---- persistence --------------------------------------------------------------
-    def state(self) -> dict[str, np.ndarray]:
-        """Every array needed to rebuild the fitted model (base + model state)."""
+    def similar_items(self, item: int, k: int = 10) -> SimilarItems:
+        """The ``k`` warm items most similar to warm ``item`` (item vectors or the
+        model's item-item matrix); `ConfigError` when the model has neither."""
         self._check_fitted()
-        base = {f"_base.{k}": np.asarray(getattr(self, k + "_")) for k in _BASE_STATE}
-        model = {f"model.{k}": v for k, v in self._state().items()}
-        return base | model
+        k = validate.k(k)
+        item = validate.integer("item", item)
+        if not 0 <= item < self.n_items_:
+            raise ConfigError(f"item index {item} is not in the catalogue (0..{self.n_items_ - 1})")
+        if self.item_counts_[item] == 0:
+            raise ConfigError(f"item {item} has no training ratings: the model knows nothing similar")
+        got = self._similar_scores(item) if self.has_similar_items else None
+        if got is None:
+            raise ConfigError(
+                f"{self.name} has no item vectors or item-item matrix; similar_items works "
+                "with item-knn, ease, svd, svdpp, als, ials, mf-torch, autorec and ncf"
+            )
+        sims, measure = got
+        sims = np.asarray(sims, dtype=np.float64).copy()
+        sims[item] = -np.inf
+        sims[self.item_counts_ == 0] = -np.inf
+        sims[~np.isfinite(sims)] = -np.inf
+        top = top_k(sims[None, :], k)[0]
+        return SimilarItems(item=item, items=top.astype(np.int32), scores=sims[top].astype(np.float32), measure=measure)
 
-    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
-        for k in _BASE_STATE:
-            setattr(self, k + "_", arrays[f"_base.{k}"])
+    # ---- factor / embedding tables (the compression protocol) --------------------------
+    def embedding_tables(self) -> dict[str, Any]:
+        """Name -> factor table (dense array or `EmbeddingTable`) the model scores with."""
+        return {name: getattr(self, attr) for name, attr in self.factor_attrs.items()}
+
+    def replace_embedding(self, name: str, table: Any) -> None:
+        """Swap the table ``name`` (a key of `embedding_tables`) for another one."""
+        if name not in self.factor_attrs:
+            raise ConfigError(
+                f"{name!r} is not a factor table of {self.name!r}; tables: "
+                f"{', '.join(self.factor_attrs) or 'none'}"
+            )
+        setattr(self, self.factor_attrs[name], table)
+
+    # ---- persistence ----------------------------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """Every array needed to rebuild the fitted model (base + model state); a
+        compressed table contributes its arrays as ``model.<table>.<array>``."""
+        self._check_fitted()
+        out: dict[str, np.ndarray] = {}
+        for key in fb.BASE_STATE:
+            value = getattr(self, key + "_", None)
+            if value is not None:
+                out[f"_base.{key}"] = np.asarray(value)
+        for key, value in self._state().items():
+            if isinstance(value, np.ndarray):
+                out[f"model.{key}"] = value
+            elif isinstance(value, tb.EmbeddingTable):
+                out |= {f"model.{key}.{k}": np.asarray(v) for k, v in value.arrays().items()}
+            else:
+                out[f"model.{key}"] = np.asarray(value)
+        return out
+
+    def load_state(self, arrays: dict[str, np.ndarray], tables: dict[str, Any] | None = None) -> None:
+        """Rebuild the fitted model from `state`'s arrays; ``tables`` are empty
+        compressed tables (by name) to fill first (the artifact loader builds them)."""
+        arrays = dict(arrays)
+        missing = [k for k in fb.BASE_STATE if f"_base.{k}" not in arrays and k not in fb.OPTIONAL_BASE_STATE]
+        if missing:
+            raise ArtifactError(f"the weights lack the base arrays {', '.join(missing)}")
+        for key in fb.BASE_STATE:
+            setattr(self, key + "_", arrays.pop(f"_base.{key}", None))
         self.rating_scale_ = tuple(float(x) for x in np.ravel(self.rating_scale_))
         self.n_users_ = int(np.ravel(self.n_users_)[0])
         self.n_items_ = int(np.ravel(self.n_items_)[0])
         self.global_mean_ = float(np.ravel(self.global_mean_)[0])
-        self._load_state({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+        self._check_base_shapes()
+        model = {k[6:]: v for k, v in arrays.items() if k.startswith("model.")}
+        tables = dict(tables or {})
+        for name, table in tables.items():
+            if isinstance(table, tb.EmbeddingTable):  # numpy tables; torch modules load with the module
+                prefix = f"{name}."
+                table.load_arrays({k[len(prefix):]: model.pop(k) for k in list(model) if k.startswith(prefix)})
+        try:
+            self._load_state(model, tables)
+        except KeyError as e:
+            raise ArtifactError(
+                f"the weights lack the array {e.args[0]!r} that {self.name!r} needs "
+                "(are they another model's weights?)"
+            ) from None
         self.fitted_ = True
 
-    def save(self, path: str | Path, metrics: dict[str, Any] | None = None) -> Path:
-        """Write an artifact folder (config.json, model.safetensors, manifest.json)."""
-        from cinerec.models.artifact import save_model
+    def _check_base_shapes(self) -> None:
+        n_u, n_i = self.n_users_, self.n_items_
+        expect = {
+            "user_counts": n_u, "user_baseline": n_u, "seen_indptr": n_u + 1,
+            "item_counts": n_i, "item_baseline": n_i, "item_sigma": n_i, "item_confidence": n_i,
+        }  # fmt: skip
+        for key, n in expect.items():
+            if np.asarray(getattr(self, key + "_")).shape != (n,):
+                raise ArtifactError(f"base array {key} has shape {np.shape(getattr(self, key + '_'))}, expected ({n},)")
+        nnz = int(self.seen_indptr_[-1])
+        if self.seen_indices_.shape != (nnz,) or (
+            self.seen_ratings_ is not None and self.seen_ratings_.shape != (nnz,)
+        ):
+            raise ArtifactError("the seen-items arrays disagree with their index pointer")
 
-        return save_model(self, Path(path), metrics=metrics)
+    def check_state(self) -> None:
+        """Raise `ArtifactError` when loaded arrays disagree with the config or with each
+        other: base shapes, the model's own checks (`_check_state`), then one user's
+        scores and predictions as a smoke test."""
+        self._check_base_shapes()
+        self._check_state()
+        warm_users = np.flatnonzero(self.user_counts_ > 0)[:1]
+        warm_items = np.flatnonzero(self.item_counts_ > 0)[:1]
+        if warm_users.size and warm_items.size:
+            try:
+                scores = self.score(warm_users)
+                pred = self.predict(warm_users, warm_items)
+            except (IndexError, ValueError, RuntimeError, KeyError) as e:
+                raise ArtifactError(f"the weights do not fit the config of {self.name!r} ({e})") from None
+            if scores.shape != (1, self.n_items_) or not np.isfinite(pred).all():
+                raise ArtifactError(f"the weights of {self.name!r} give malformed scores")
 
-    @classmethod
-    def load(cls, path: str | Path) -> Recommender:
-        """Load an artifact folder written by `save` (any registered model)."""
-        from cinerec.models.artifact import load_model
+    def _check_state(self) -> None:  # noqa: B027  (optional hook, empty by default)
+        """Model-specific shape checks of loaded arrays (raise `ArtifactError`)."""
 
-        return load_model(Path(path))
+    def _expect_shape(self, what: str, got: tuple[int, ...], want: tuple[int, ...]) -> None:
+        if tuple(got) != tuple(want):
+            raise ArtifactError(f"{what} has shape {tuple(got)}, expected {tuple(want)} for this config")
 
     def artifact_extra(self) -> dict[str, Any]:
-        """Extra JSON a model needs to rebuild its structure before `_load_state`
-        (e.g. a compression spec). Stored in config.json."""
-        return {}
+        """Extra JSON a model needs to rebuild its structure before `_load_state`.
+        Stored in config.json."""
+        return {"compression": self.compression}
 
     def apply_artifact_extra(self, extra: dict[str, Any]) -> None:
         """Counterpart of `artifact_extra`, called by the loader before `load_state`."""
-        return None
+        self.compression = extra.get("compression")
 
     # ---- internals ----------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not self.fitted_:
-            raise NotFittedError(f"model {self.name!r} is not fitted: call fit() or load()")
+            raise NotFittedError(f"model {self.name!r} is not fitted: call fit() or load it")
+
+    def _clip(self, values: np.ndarray) -> np.ndarray:
+        if self.predicts_ratings:
+            np.clip(values, self.rating_scale_[0], self.rating_scale_[1], out=values)
+        return values
 
     def _warm_users(self, users: np.ndarray) -> np.ndarray:
         inside = (users >= 0) & (users < self.n_users_)
@@ -356,50 +630,15 @@ class Recommender(ABC):
         ok[inside] = self.item_counts_[items[inside]] > 0
         return ok
 
-    def _fallback_predict(
-        self, users: np.ndarray, items: np.ndarray, warm_u: np.ndarray, warm_i: np.ndarray
-    ) -> np.ndarray:
-        out = np.full(users.shape[0], self.global_mean_, dtype=np.float64)
-        only_item = ~warm_u & warm_i
-        out[only_item] = self.item_baseline_[items[only_item]]
-        only_user = warm_u & ~warm_i
-        out[only_user] = self.user_baseline_[users[only_user]]
-        return out
-
-    def _fit_common(self, train: Dataset) -> None:
-        from cinerec.stats.signals import item_risk
-
-        self.n_users_ = train.n_users
-        self.n_items_ = train.n_items
-        self.rating_scale_ = tuple(float(x) for x in train.rating_scale)
-        self.global_mean_ = train.global_mean
-        self.user_counts_ = train.user_counts.astype(np.int64)
-        self.item_counts_ = train.item_counts.astype(np.int64)
-        mu = self.global_mean_
-        resid = train.ratings.astype(np.float64) - mu
-        item_sum = np.bincount(train.items, weights=resid, minlength=self.n_items_)
-        self.item_baseline_ = (mu + item_sum / (self.item_counts_ + FALLBACK_DAMPING)).astype(np.float32)
-        user_sum = np.bincount(train.users, weights=resid, minlength=self.n_users_)
-        self.user_baseline_ = (mu + user_sum / (self.user_counts_ + FALLBACK_DAMPING)).astype(np.float32)
-        csr = train.to_csr(values=None)
-        self.seen_indptr_ = csr.indptr.astype(np.int64)
-        self.seen_indices_ = csr.indices.astype(np.int32)
-        risk = item_risk(train)
-        self.item_sigma_ = risk["sigma"].astype(np.float32)
-        self.item_confidence_ = risk["confidence"].astype(np.float32)
-
-
-_BASE_STATE = (
-    "n_users",
-    "n_items",
-    "rating_scale",
-    "global_mean",
-    "user_counts",
-    "item_counts",
-    "item_baseline",
-    "user_baseline",
-    "seen_indptr",
-    "seen_indices",
-    "item_sigma",
-    "item_confidence",
-)
+    def _history_matrix(self, histories: list[History], values: str = "ratings") -> sp.csr_matrix:
+        """Histories as a (len, n_items) CSR (``values``: "ratings" or "ones")."""
+        lens = np.array([len(h) for h in histories], dtype=np.int64)
+        indptr = np.concatenate([[0], np.cumsum(lens)])
+        items = np.concatenate([h.items for h in histories]) if histories else np.empty(0, np.int64)
+        if values == "ones":
+            data = np.ones(items.shape[0], dtype=np.float32)
+        else:
+            data = np.concatenate([h.ratings for h in histories]).astype(np.float32) if histories else np.empty(0, np.float32)
+        m = sp.csr_matrix((data, items, indptr), shape=(len(histories), self.n_items_))
+        m.sort_indices()
+        return m

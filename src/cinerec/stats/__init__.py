@@ -1,20 +1,29 @@
 """Variance analysis of ratings (paper 000, sections 3.3, 4.3, 5.3).
 
-* `core`: per-movie / per-user mean, sigma (``ddof`` 0 = population, the paper's 1/N),
-  count, consistency and polarization scores: the one place these formulas live.
-* `analysis`: tier and genre tables, sigma-mean correlation, user classes and genre
-  entropy, holiday variance tests, bundled by `analyze` into `VarianceAnalysis`.
-* `signals`: train-only per-item risk signals used by every model's ``recommend``.
-* `features`: paper 004's six train-only rating features.
-* `report`: markdown, terminal tables and figures.
+* `core`: per-movie / per-user tables of mean, sigma (``ddof`` 0 = population, the
+  paper's 1/N), count, consistency and polarization; the formulas themselves live in
+  `cinerec.features.moments` (shared with the model inputs).
+* `tables`: tier and genre tables, sigma-mean correlation, user classes and genre
+  entropy; `holiday`: holiday variance tests; `claims`: what paper 000 reports.
+* `analysis`: `analyze` bundles them into a `VarianceAnalysis`.
+* `report`: markdown/CSV files, terminal tables and figures.
 """
 
-from cinerec.stats.analysis import (
-    VarianceAnalysis,
-    analyze,
+from cinerec.errors import StatsError
+from cinerec.features.moments import (
+    GroupStats,
+    consistency_score,
+    group_stats,
+    item_group_stats,
+    polarization_score,
+    sigma_max,
+    user_group_stats,
+)
+from cinerec.stats.analysis import VarianceAnalysis, analyze
+from cinerec.stats.core import movie_stats, user_stats
+from cinerec.stats.holiday import holiday_mask, holiday_variance
+from cinerec.stats.tables import (
     genre_table,
-    holiday_mask,
-    holiday_variance,
     sigma_mean_correlation,
     tier_table,
     user_class_of,
@@ -23,23 +32,8 @@ from cinerec.stats.analysis import (
     user_genre_entropy,
     user_table,
 )
-from cinerec.stats.core import (
-    GroupStats,
-    StatsError,
-    consistency_score,
-    group_stats,
-    item_group_stats,
-    movie_stats,
-    polarization_score,
-    sigma_max,
-    user_group_stats,
-    user_stats,
-)
-from cinerec.stats.features import FEATURE_NAMES, FeatureStats, rating_features
 
 __all__ = [
-    "FEATURE_NAMES",
-    "FeatureStats",
     "GroupStats",
     "StatsError",
     "VarianceAnalysis",
@@ -52,7 +46,6 @@ __all__ = [
     "item_group_stats",
     "movie_stats",
     "polarization_score",
-    "rating_features",
     "sigma_max",
     "sigma_mean_correlation",
     "tier_table",

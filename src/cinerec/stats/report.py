@@ -1,4 +1,5 @@
-"""Rendering of a `VarianceAnalysis`: markdown, rich terminal tables, PNG figures."""
+"""Rendering of a `VarianceAnalysis`: markdown and CSV files, rich terminal tables, PNG
+figures."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from cinerec.stats.analysis import PAPER_CLAIMS
+from cinerec._util import fs
+from cinerec.stats.claims import PAPER_CLAIMS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -96,6 +98,17 @@ def analysis_markdown(a: VarianceAnalysis) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def write_analysis(a: VarianceAnalysis, out_dir: str | Path) -> list[Path]:
+    """Write ``variance.md`` and one CSV per table into ``out_dir``; return the paths.
+    Every file is written atomically (no half-written file is left behind)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [fs.write_text(out / "variance.md", analysis_markdown(a))]
+    for stem, df in {**a.tables(), "paper_comparison": a.paper_comparison()}.items():
+        written.append(fs.write_text(out / f"{stem}.csv", df.write_csv()))
+    return written
 
 
 def print_tables(a: VarianceAnalysis, console: Console) -> None:

@@ -2,7 +2,7 @@
 
 Every model's ``recommend`` attaches these to its items (confidence) and can re-rank
 risk-averse (paper 000, 5.3: high-sigma movies are risky despite their mean). They are
-computed from ``train`` only, with the formulas of `cinerec.stats.core`:
+computed from ``train`` only, with the formulas of `cinerec.features.moments`:
 
 * ``sigma``: population sd of the item's train ratings (0 for an item without any);
 * ``consistency`` = clip(1 - sigma / sigma_max, 0, 1), sigma_max = (hi - lo) / 2;
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from cinerec.data.dataset import Dataset
-from cinerec.stats.core import item_group_stats
+from cinerec.features.moments import item_group_stats
 
 #: Pseudo-count: an item with n ratings gets n / (n + SUPPORT_PRIOR) of its consistency.
 SUPPORT_PRIOR = 5.0

@@ -15,6 +15,12 @@ for MovieLens 25M):
   r_hat_ui = decoder(u) . h_i + decoder_bias(u).
 
 `embedding_tables` exposes ``encoder`` and ``decoder`` (the two large tables).
+
+Fold-in: a new user has no decoder row, but the item codes ``h_i`` are fixed, so the
+user's row and bias are a ridge regression of their ratings on the codes of the items
+they rated (``fold_in_reg`` per rating, the bias shrunk toward the global mean). Their
+own ratings do not enter the codes (they have no encoder row), as when a trained
+model scores a user's held-out items. `similar_items` compares item codes (cosine).
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from torch import Tensor, nn
 
 from cinerec.data.dataset import Dataset
 from cinerec.models.base import ModelConfig
-from cinerec.models.torch_base import TorchModelConfig, TorchRecommender
+from cinerec.models.foldin import ridge_user_factors
+from cinerec.models.query import History
+from cinerec.models.torch.base import TorchModelConfig, TorchRecommender
 
 
 class AutoRecConfig(TorchModelConfig):
@@ -41,6 +49,8 @@ class AutoRecConfig(TorchModelConfig):
     #: Adam's L2 (the paper's lambda, up to the loss's per-rating normalisation).
     weight_decay: float = 1e-3
     early_stopping_patience: int | None = 4
+    #: Per-rating ridge penalty of a new user's decoder row when folding them in.
+    fold_in_reg: float = Field(0.1, gt=0)
 
 
 class AutoRecModule(nn.Module):
@@ -76,6 +86,7 @@ class AutoRec(TorchRecommender):
     """I-AutoRec, hidden 500 (sigmoid), identity output, masked MSE, Adam."""
 
     name = "autorec"
+    folds_in = True
     Config: ClassVar[type[ModelConfig]] = AutoRecConfig
     embedding_paths = ("encoder", "decoder")
 
@@ -175,6 +186,27 @@ class AutoRec(TorchRecommender):
         # lookup followed by one matmul with the item codes.
         return module.decoder(users) @ codes.T + module.decoder_bias(users)
 
+    # ---- fold-in and similarity ------------------------------------------------------------
+    def _codes_np(self) -> np.ndarray:
+        return self._codes_cached().float().cpu().numpy()
+
+    def _fold_in(self, histories: list[History]) -> tuple[np.ndarray, np.ndarray]:
+        codes = self._codes_np()
+        reg = self.config.fold_in_reg
+        D, c = ridge_user_factors(histories, lambda idx: codes[idx], None, self.global_mean_, reg, reg)
+        return D, c
+
+    def _score_folded(self, folded: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        D, c = folded
+        return D @ self._codes_np().T.astype(np.float64) + (self.global_mean_ + c)[:, None]
+
+    def _predict_folded(self, folded: tuple[np.ndarray, np.ndarray], rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        D, c = folded
+        return np.einsum("nk,nk->n", D[rows], self._codes_np()[items].astype(np.float64)) + self.global_mean_ + c[rows]
+
+    def _item_vectors(self) -> np.ndarray | None:
+        return self._codes_np()
+
     def _state(self) -> dict[str, np.ndarray]:
         state = super()._state()
         state["_input.indptr"] = self.input_indptr_
@@ -182,9 +214,9 @@ class AutoRec(TorchRecommender):
         state["_input.ratings"] = self.input_ratings_
         return state
 
-    def _load_state(self, arrays: dict[str, np.ndarray]) -> None:
+    def _load_state(self, arrays: dict[str, np.ndarray], tables: dict[str, Any]) -> None:
         self.input_indptr_ = arrays.pop("_input.indptr").astype(np.int64)
         self.input_users_ = arrays.pop("_input.users").astype(np.int64)
         self.input_ratings_ = arrays.pop("_input.ratings").astype(np.float32)
-        super()._load_state(arrays)
+        super()._load_state(arrays, tables)
         self._cache_input()

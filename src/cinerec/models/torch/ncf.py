@@ -1,6 +1,6 @@
 """`NCF` ("ncf"): the deep collaborative-filtering network of paper 002, exactly.
 
-Section 4 of the paper: 128-d user and movie embeddings, concatenated; four dense
+Section 4 of the paper: 128-d user and movie embeddings (``n_factors``), concatenated; four dense
 layers 512 -> 256 -> 128 -> 64, each followed by batch normalisation, ReLU and dropout
 (0.3, 0.2, 0.2, 0.1); one output neuron with a sigmoid scaled to the rating range;
 Xavier initialisation; MSE; Adam (lr 1e-3) with ReduceLROnPlateau (x0.5 after two
@@ -28,12 +28,13 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from torch import Tensor, nn
 
 from cinerec.data.dataset import Dataset
 from cinerec.models.base import ModelConfig
-from cinerec.models.torch_base import TorchModelConfig, TorchRecommender, _triples
+from cinerec.models.explain import Explanation, ScoreShares
+from cinerec.models.torch.base import TorchModelConfig, TorchRecommender, _triples
 
 #: Training settings of paper 002, section 5 (applied by ``preset="paper"``).
 PAPER_PRESET: dict[str, Any] = {
@@ -50,7 +51,9 @@ PAPER_PRESET: dict[str, Any] = {
 
 
 class NCFConfig(TorchModelConfig):
-    embedding_dim: int = Field(128, ge=1)
+    #: Width of the user and movie embeddings (the paper's "embedding dimension";
+    #: ``embedding_dim`` is accepted as an alias).
+    n_factors: int = Field(128, ge=1, validation_alias=AliasChoices("n_factors", "embedding_dim"))
     layers: tuple[int, ...] = (512, 256, 128, 64)
     dropout: tuple[float, ...] = (0.3, 0.2, 0.2, 0.1)
     batch_norm: bool = True
@@ -227,7 +230,7 @@ class NCF(TorchRecommender):
         return NCFModule(
             self.n_users_,
             self.n_items_,
-            c.embedding_dim,
+            c.n_factors,
             c.layers,
             c.dropout,
             c.batch_norm,
@@ -256,7 +259,7 @@ class NCF(TorchRecommender):
         ii = items.repeat(users.shape[0])
         out = torch.empty(uu.shape[0], device=users.device)
         # The MLP is per pair: chunk the (user, item) grid to bound memory.
-        chunk = max(1, self.config.eval_batch_size * 8)
+        chunk = max(1, self.options_.eval_batch_size * 8)
         for s in range(0, uu.shape[0], chunk):
             out[s : s + chunk] = module(uu[s : s + chunk], ii[s : s + chunk]).float()
         out = out.view(users.shape[0], n_items)
@@ -273,8 +276,8 @@ class NCF(TorchRecommender):
             self._inference_cache = cached
         return cached[1]
 
-    def explain(self, user: int, item: int) -> dict[str, Any] | None:
-        """User-preference vs movie-characteristics weights (sum 1) and strength in [0, 1]."""
+    def explain(self, user: int, item: int) -> Explanation | None:
+        """User-preference vs movie-characteristics shares (sum 1) and strength in [0, 1]."""
         self._check_fitted()
         if not (self._warm_users(np.array([user]))[0] and self._warm_items(np.array([item]))[0]):
             return None
@@ -296,12 +299,10 @@ class NCF(TorchRecommender):
             else:
                 w = weights[0].detach()
                 method = "attention"
-        s = float(strength.detach()[0])
-        lo, hi = self.rating_scale_
-        return {
-            "user_preference_weight": float(w[0]),
-            "movie_characteristics_weight": float(w[1]),
-            "strength": s,
-            "predicted_rating": lo + (hi - lo) * s,
-            "method": method,
-        }
+        return ScoreShares(float(w[0]), float(w[1]), float(strength.detach()[0]), method)
+
+    @torch.no_grad()
+    def _item_vectors(self) -> np.ndarray | None:
+        module = self._module()
+        idx = torch.arange(self.n_items_, device=self.device)
+        return module.item_emb(idx).float().cpu().numpy()

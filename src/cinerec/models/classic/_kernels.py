@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -329,3 +329,39 @@ def knn_predict(
             corr[p] = num / den
             used[p] = m
     return corr, used
+
+
+#: Columns of the dense operand per block in `csr_dense_matmul`: one block of EASE's
+#: 9,724 x 512 float32 matrix (20 MB) stays in the shared L3 while every user row of
+#: the batch reads it (measured: 128-1024 within 25% of each other; 512 best).
+CSR_DENSE_BLOCK = 512
+
+
+@njit(cache=True, parallel=True)  # no fastmath: same sums, bit for bit, as scipy's product
+def csr_dense_matmul(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, dense: np.ndarray, block: int
+) -> np.ndarray:
+    """``X @ dense`` for a CSR ``X`` (float32 out), blocked by columns of ``dense``.
+
+    scipy's product streams the whole dense row of every non-zero through memory; for
+    a batch of users of an item-item model that reads the matrix once per user. Here
+    each block of columns is read once per batch and reused from cache by every row
+    (blocks run in parallel), ~3x faster for 1,000 EASE users; for one row there is no
+    reuse and scipy is as fast.
+    """
+    m = indptr.shape[0] - 1
+    n = dense.shape[1]
+    out = np.zeros((m, n), dtype=np.float32)
+    n_blocks = (n + block - 1) // block
+    for b in prange(n_blocks):
+        c0 = b * block
+        c1 = min(n, c0 + block)
+        w = c1 - c0
+        for u in range(m):
+            orow = out[u, c0:c1]
+            for q in range(indptr[u], indptr[u + 1]):
+                drow = dense[indices[q], c0:c1]
+                x = np.float32(data[q])
+                for c in range(w):
+                    orow[c] += x * drow[c]
+    return out

@@ -8,7 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cinerec.stats import FEATURE_NAMES, FeatureStats, StatsError, rating_features
+from cinerec.errors import StatsError
+from cinerec.features import FEATURE_NAMES, FeatureStats, rating_features
 from tests.conftest import make_ratings_dataset
 from tests.stats._data import hand_dataset
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cinerec.features.risk import SUPPORT_PRIOR, item_risk
 from cinerec.stats import movie_stats
-from cinerec.stats.signals import SUPPORT_PRIOR, item_risk
 from tests.conftest import make_ratings_dataset
 from tests.stats._data import hand_dataset
 

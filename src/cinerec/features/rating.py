@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cinerec.data.dataset import Dataset
-from cinerec.stats.core import StatsError, group_stats
+from cinerec.errors import StatsError
+from cinerec.features.moments import group_stats
 
 #: Column order of `FeatureStats.transform` / `rating_features`.
 FEATURE_NAMES: tuple[str, ...] = (

@@ -1,21 +1,21 @@
 """`TorchRecommender`: the base of every torch model (MF, AutoRec, NCF).
 
 A subclass says how to build its ``nn.Module`` (`build_module`), how to turn a train
-`Dataset` into tensors (`train_tensors`), what one batch's loss is (`batch_loss`) and
-how to predict/score with the module. This class does the rest: seeds, device,
-validation hold-out, running the one `Trainer`, batched no-grad inference, and
-persistence of the module's ``state_dict`` through safetensors.
+`Dataset` into tensors or a batch source (`train_tensors`), what one batch's loss is
+(`batch_loss`) and how to predict/score with the module. This class does the rest:
+seeds, device (``FitOptions.device``), validation hold-out, running the one `Trainer`,
+batched no-grad inference, and the module's ``state_dict`` as named arrays.
 
-Compression hooks (used by ``cinerec.compress``):
+Compression protocol (``cinerec.compress`` plugs in through it; models never import it):
 
 - `embedding_tables()` maps a dotted path inside ``self.module_`` to an embedding
   module; `replace_embedding(path, module)` swaps one in place. Models only ever call
   a table's ``forward(idx)`` (and ``dot_all(x)`` when present), never ``.weight[idx]``,
   so a quantized table works everywhere.
-- ``self.compression`` (a JSON dict or None) is saved in the artifact; on load,
-  `_load_state` builds the module, calls
-  ``cinerec.compress.api.prepare_for_load(self, compression)`` so the compressed
-  modules exist, then loads the ``state_dict`` strictly.
+- ``self.compression`` (a JSON dict or None) is saved in the artifact; on load, the
+  artifact loader builds empty compressed modules from it and passes them as
+  ``tables`` to `_load_state`, which builds the module, swaps them in and loads the
+  ``state_dict`` strictly.
 - `finetune(train, valid, epochs)` re-runs the same `Trainer` on the current
   (possibly compressed) module, for quantization-aware fine-tuning.
 """
@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from cinerec.data.dataset import Dataset
 from cinerec.errors import ConfigError
 from cinerec.models.base import ModelConfig, Recommender
+from cinerec.train.options import fit_options
 from cinerec.train.trainer import (
     Trainer,
     TrainerConfig,
@@ -55,13 +56,13 @@ class TorchRecommender(Recommender):
     """Base of torch models; subclasses implement the module-level hooks below."""
 
     Config: ClassVar[type[ModelConfig]] = TorchModelConfig
+    table_backend: ClassVar[str] = "torch"
     #: Dotted paths (inside ``module_``) of the embedding tables `embedding_tables` lists.
     embedding_paths: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ModelConfig | dict[str, Any] | None = None, **overrides: Any):
         super().__init__(config, **overrides)
         self.module_: nn.Module | None = None
-        self.compression: dict[str, Any] | None = None
         self.history_: TrainHistory | None = None
 
     # ---- subclass hooks -----------------------------------------------------------
@@ -110,12 +111,6 @@ class TorchRecommender(Recommender):
         parent = module.get_submodule(parent_path) if parent_path else module
         setattr(parent, attr, new_module.to(self.device_))
 
-    def artifact_extra(self) -> dict[str, Any]:
-        return {"compression": self.compression}
-
-    def apply_artifact_extra(self, extra: dict[str, Any]) -> None:
-        self.compression = extra.get("compression")
-
     def finetune(
         self, train: Dataset, valid: Dataset | None = None, epochs: int | None = None, **trainer_overrides: Any
     ) -> TrainHistory:
@@ -123,12 +118,13 @@ class TorchRecommender(Recommender):
         Trainer and loss; ``trainer_overrides`` change `TrainerConfig` fields (lr, ...).
         The module is not rebuilt and no checkpoint is resumed."""
         self._check_fitted()
-        overrides = {"resume": False, "checkpoint_dir": None, "validate_start": True} | trainer_overrides
+        overrides = {"validate_start": True} | trainer_overrides
         if epochs is not None:
             overrides["epochs"] = epochs
         fit_on, valid = self._training_parts(train, valid)
         self._prepare_training(fit_on)
-        return self._run_trainer(fit_on, valid, **overrides)
+        options = fit_options(self.options_, resume=False, checkpoint_dir=None)
+        return self._run_trainer(fit_on, valid, options, **overrides)
 
     def _training_parts(self, train: Dataset, valid: Dataset | None) -> tuple[Dataset, Dataset | None]:
         """(fit part, validation part). Without ``valid``, when early stopping or the
@@ -142,15 +138,15 @@ class TorchRecommender(Recommender):
     # ---- Recommender hooks ------------------------------------------------------------
     def _fit(self, train: Dataset, valid: Dataset | None) -> None:
         seed_everything(self.config.seed)
-        self.device_ = resolve_device(self.config.device)
+        self.device_ = resolve_device(self.options_.device)
         fit_on, valid = self._training_parts(train, valid)
         self._prepare_training(fit_on)
         self.module_ = self.build_module().to(self.device_)
-        self.history_ = self._run_trainer(fit_on, valid)
+        self.history_ = self._run_trainer(fit_on, valid, self.options_)
 
-    def _run_trainer(self, train: Dataset, valid: Dataset | None, **overrides: Any) -> TrainHistory:
+    def _run_trainer(self, train: Dataset, valid: Dataset | None, options: Any, **overrides: Any) -> TrainHistory:
         cfg = self.trainer_config().model_copy(update=overrides)
-        trainer = Trainer(TrainerConfig.model_validate(cfg.model_dump()))
+        trainer = Trainer(TrainerConfig.model_validate(cfg.model_dump()), options=options)
         valid_in = self.valid_tensors(valid) if valid is not None and valid.n_ratings else None
         module = self._module()
         history = trainer.fit(module, self.batch_loss, self.train_tensors(train), valid_in)
@@ -165,7 +161,7 @@ class TorchRecommender(Recommender):
         module = self._module()
         module.eval()
         out = np.empty(users.shape[0], dtype=np.float32)
-        bs = self.config.eval_batch_size
+        bs = self.options_.eval_batch_size
         with torch.no_grad():
             for s in range(0, users.shape[0], bs):
                 u = torch.as_tensor(users[s : s + bs], dtype=torch.long, device=self.device_)
@@ -178,7 +174,7 @@ class TorchRecommender(Recommender):
         module.eval()
         out = np.empty((users.shape[0], self.n_items_), dtype=np.float32)
         # Rows per batch so one batch is about eval_batch_size * 64 scores.
-        bs = max(1, (self.config.eval_batch_size * 64) // max(self.n_items_, 1))
+        bs = max(1, (self.options_.eval_batch_size * 64) // max(self.n_items_, 1))
         with torch.no_grad():
             for s in range(0, users.shape[0], bs):
                 u = torch.as_tensor(users[s : s + bs], dtype=torch.long, device=self.device_)
@@ -198,13 +194,11 @@ class TorchRecommender(Recommender):
             out[k] = t.contiguous().numpy()
         return out
 
-    def _load_state(self, arrays: dict[str, np.ndarray]) -> None:
-        self.device_ = resolve_device(self.config.device)
+    def _load_state(self, arrays: dict[str, np.ndarray], tables: dict[str, Any]) -> None:
+        self.device_ = resolve_device(self.options_.device)
         self.module_ = self.build_module()
-        if self.compression:
-            from cinerec.compress.api import prepare_for_load
-
-            prepare_for_load(self, self.compression)
+        for path, table in tables.items():
+            self.replace_embedding(path, table)
         module = self.module_
         target = module.state_dict()
         tensors = {}

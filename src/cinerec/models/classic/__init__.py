@@ -1,0 +1,2 @@
+"""Classic models in numpy/scipy/numba: baselines, neighbourhood, matrix factorisation,
+implicit-feedback ranking."""
