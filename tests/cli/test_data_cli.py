@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 import cinerec.data.splits as splits_mod
 from cinerec.cli import app, main
 from cinerec.cli.data import parse_count
-from cinerec.data.splits import Split
-from cinerec.errors import CinerecError, ConfigError
+from cinerec.errors import ConfigError
 from tests.data.test_metadata import write_tmdb
 from tests.data.test_movielens import write_csv_release, zip_folder
 
@@ -75,29 +74,19 @@ def test_info_tmdb_option_and_path(home, tmp_path):
     assert "matched 1 of 5" in _plain(res.output)
 
 
-def test_info_split_guarded_when_missing(home, monkeypatch):
-    monkeypatch.delattr(splits_mod, "make_split", raising=False)
-    res = runner.invoke(app, ["data", "info", "ml-latest-small", "-q", "--split", "random:0.2"])
-    assert isinstance(res.exception, CinerecError)
-    assert "make_split" in str(res.exception)
+def test_info_split_cold_share(home):
+    from cinerec.data import load_dataset
 
-
-def test_info_split_cold_share(home, monkeypatch):
-    seen = {}
-
-    def fake_make_split(ds, spec, seed):
-        seen.update(spec=spec, seed=seed)
-        rows = ds.users == ds.user_ids.index(9)  # user 9 only in test: cold
-        return Split(train=ds.subset(~rows), test=ds.subset(rows | (ds.items == 0)), spec=spec, seed=seed)
-
-    monkeypatch.setattr(splits_mod, "make_split", fake_make_split, raising=False)
+    expected = splits_mod.make_split(load_dataset("ml-latest-small"), "temporal:0.2", 3)
     res = runner.invoke(
         app, ["data", "info", "ml-latest-small", "-q", "--split", "temporal:0.2", "--seed", "3"],
         env={"COLUMNS": "200"},
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert seen == {"spec": "temporal:0.2", "seed": 3}
-    assert "cold user" in res.output and "33.33%" in res.output  # 1 of 3 test rows
+    assert "split 'temporal:0.2'" in res.output
+    share = expected.cold_share()
+    assert f"{share['cold_user_rows']:.2%}" in res.output and f"{share['cold_item_rows']:.2%}" in res.output
+    assert f"{expected.test.n_ratings:,}" in res.output
 
 
 def test_info_unknown_exits_2(home, capsys):

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from cinerec.data.splits import Split
-from cinerec.evaluation import EvaluationError, Report, compare, evaluate, metric_keys
+from cinerec.evaluation import EvaluationError, Report, evaluate, metric_keys
 from cinerec.evaluation.metrics import relevance_matrix
+from cinerec.report import report_markdown, to_csv
 from tests.evaluation.conftest import Memorizer, Oracle, RandomModel, RankOnly
 
 FAST = {"progress": False, "latency_samples": 5}
@@ -130,19 +131,19 @@ def test_serialisation_round_trips(oracle_report: Report):
     np.testing.assert_array_equal(full.per_row["warm"], oracle_report.per_row["warm"])
     assert Report.from_dict(oracle_report.to_dict()).metrics == back.metrics
 
-    rows = list(csv.DictReader(io.StringIO(oracle_report.to_csv())))
+    rows = list(csv.DictReader(io.StringIO(to_csv([oracle_report]))))
     assert len(rows) == 1 and rows[0]["model"] == "oracle"
     for key in EXACT_KEYS:
         assert float(rows[0][key]) == pytest.approx(oracle_report.metrics[key]), key
 
-    md = oracle_report.to_markdown()
+    md = report_markdown(oracle_report)
     assert "oracle" in md and all(f"| {key} |" in md for key in EXACT_KEYS)
+    assert f"seed {oracle_report.seed})" in md
 
 
-def test_compare_evaluates_each_model(split: Split):
-    reps = compare([Oracle(split.test), RandomModel()], split, metrics=["rating"], **FAST)
-    assert [r.model for r in reps] == ["oracle", "random"]
-    assert reps[0].metrics["rmse"] < reps[1].metrics["rmse"]
+def test_report_carries_the_split_seed_not_the_latency_seed(split: Split):
+    rep = evaluate(Oracle(split.test), split, metrics=["rating", "efficiency"], latency_seed=7, **FAST)
+    assert rep.seed == split.seed and rep.info["latency_seed"] == 7
 
 
 def test_empty_test_set_is_an_error(split: Split):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from cinerec.errors import CinerecError, ConfigError
+from cinerec.errors import ConfigError
 
 data_app = typer.Typer(
     help="MovieLens releases: list, fetch, inspect, generate synthetic ones.",
@@ -131,13 +131,8 @@ def info(
         con.print(h)
 
     if split:
-        try:
-            from cinerec.data.splits import make_split
-        except ImportError:
-            raise CinerecError(
-                "splits are not available yet (cinerec.data.splits.make_split is missing); "
-                "run without --split"
-            ) from None
+        from cinerec.data.splits import make_split
+
         sp = make_split(ds, split, seed)
         share = sp.cold_share()
         seeded = f" (seed {sp.seed})" if sp.seed is not None else ""

@@ -1,5 +1,6 @@
-"""Evaluation: metrics (pure functions), the protocol that runs a model on a split,
-and significance tests. See docs/evaluation.md."""
+"""Evaluation: metrics (pure functions), the protocol that runs a model on a split, the
+`Report` it returns, and significance tests. Rendering is in `cinerec.report`. See
+docs/evaluation.md."""
 
 from cinerec.evaluation.metrics import (
     EvaluationError,
@@ -12,7 +13,8 @@ from cinerec.evaluation.metrics import (
     rmse,
     topk_from_scores,
 )
-from cinerec.evaluation.protocol import Report, compare, evaluate, metric_keys
+from cinerec.evaluation.protocol import evaluate
+from cinerec.evaluation.report import Report, metric_keys
 from cinerec.evaluation.significance import bootstrap_rmse_diff, compare_reports, paired_test
 
 __all__ = [
@@ -20,7 +22,6 @@ __all__ = [
     "Report",
     "bootstrap_rmse_diff",
     "catalogue_coverage",
-    "compare",
     "compare_reports",
     "evaluate",
     "mae",

@@ -16,7 +16,7 @@ from scipy import stats
 from cinerec.evaluation.metrics import EvaluationError
 
 if TYPE_CHECKING:
-    from cinerec.evaluation.protocol import Report
+    from cinerec.evaluation.report import Report
 
 #: Upper bound on the resampled index matrix per chunk (elements), ~32 MB of int64.
 _CHUNK_ELEMENTS = 4_000_000

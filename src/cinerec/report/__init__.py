@@ -1,9 +1,12 @@
-"""Rendering of evaluation reports: comparison tables (tables.py) and plots (plots.py)."""
+"""All rendering of evaluation `Report`s: comparison tables, one report as markdown,
+value formatting (tables.py) and plots (plots.py)."""
 
 from cinerec.report.tables import (
     best_rows,
     columns,
+    format_value,
     render,
+    report_markdown,
     rich_table,
     rows,
     to_csv,
@@ -15,7 +18,9 @@ from cinerec.report.tables import (
 __all__ = [
     "best_rows",
     "columns",
+    "format_value",
     "render",
+    "report_markdown",
     "rich_table",
     "rows",
     "to_csv",

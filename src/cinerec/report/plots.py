@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from cinerec._util import fs
 from cinerec.evaluation.metrics import EvaluationError
-from cinerec.evaluation.protocol import Report
+from cinerec.evaluation.report import Report
 
 
 def bar_chart(reports: Sequence[Report], metric: str, path: str | Path) -> Path:
@@ -47,14 +46,9 @@ def bar_chart(reports: Sequence[Report], metric: str, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Write to a temp file then rename, so no half-written figure is left behind.
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix or ".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
+        with fs.atomic_file(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

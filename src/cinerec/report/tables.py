@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cinerec.evaluation.metrics import EvaluationError
-from cinerec.evaluation.protocol import Report, format_value, metric_keys
+from cinerec.evaluation.report import Report, metric_keys
 
 #: Lower is better for these columns (errors, time, size).
 LOWER_IS_BETTER = frozenset(
@@ -26,6 +27,19 @@ LOWER_IS_BETTER = frozenset(
 #: Descriptive columns: no "best".
 UNRANKED = frozenset({"n_test", "n_test_cold_user", "n_test_cold_item", "n_rank_users"})
 FORMATS = ("table", "markdown", "csv", "json")
+
+
+def format_value(key: str, v: Any) -> str:
+    """Human formatting of one metric value (every table and report uses it)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if key.startswith("n_") or key == "model_bytes":
+        return f"{int(v):,}"
+    if key == "predict_per_s":
+        return f"{float(v):,.0f}"
+    if key in ("fit_s", "topk_p50_ms", "topk_p99_ms"):
+        return f"{float(v):.3g}" if float(v) < 100 else f"{float(v):,.0f}"
+    return f"{float(v):.4f}"
 
 
 def _lead(k: int) -> list[str]:
@@ -148,9 +162,25 @@ def to_csv(reports: Sequence[Report]) -> str:
 
 def to_json(reports: Sequence[Report], indent: int | None = 2) -> str:
     """JSON list of objects: model, rmse, mae, r2, precision@K, recall@K, ndcg@K, hit@K,
-    fit_s, then every other metric and dataset/split/seed/k (null where missing)."""
+    fit_s, then every other metric and dataset/split/seed/k (null where missing); ``seed``
+    is the split's seed."""
     _check(reports)
     return json.dumps(rows(reports), indent=indent)
+
+
+def report_markdown(report: Report) -> str:
+    """One report as a metric | value table with a title line (split and its seed)."""
+    lines = [
+        f"### {report.model} on {report.dataset} ({report.split or 'split'}, seed {report.seed})",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {key} | {format_value(key, v)} |" for key, v in report.metrics.items()]
+    fb = report.info.get("fallback")
+    if fb:
+        lines += ["", "Test rows by prediction source: " + ", ".join(f"{n}: {c}" for n, c in fb.items())]
+    return "\n".join(lines) + "\n"
 
 
 def render(reports: Sequence[Report], fmt: str = "table", cols: Sequence[str] | None = None) -> str:

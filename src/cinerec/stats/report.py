@@ -147,8 +147,11 @@ def write_figures(a: VarianceAnalysis, out_dir: str | Path) -> list[Path]:
 
     def save(fig: object, name: str) -> None:
         p = out / name
-        fig.savefig(p, dpi=120, bbox_inches="tight")  # type: ignore[attr-defined]
-        plt.close(fig)  # type: ignore[arg-type]
+        try:
+            with fs.atomic_file(p) as tmp:
+                fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")  # type: ignore[attr-defined]
+        finally:
+            plt.close(fig)  # type: ignore[arg-type]
         paths.append(p)
 
     # 1. sigma vs mean, hexbin density (scatter would saturate at 60k movies).

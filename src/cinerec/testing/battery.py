@@ -67,9 +67,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "als": {"rmse": (0.38, 0.45)},
     "ials": {"hit_rate": 0.33},
     "ease": {"hit_rate": 0.37},
-    "mf-torch": {"rmse": (0.55, 0.9)},
-    "autorec": {"rmse": (0.55, 0.95)},
-    "ncf": {"rmse": (0.55, 0.95)},
+    "mf-torch": {"rmse": (0.55, 0.62)},  # measured 0.573-0.580 over seeds 42, 1, 2
+    "autorec": {"rmse": (0.52, 0.59)},  # 0.547-0.563
+    "ncf": {"rmse": (0.57, 0.64)},  # 0.597-0.608
 }
 RELEVANT = 3.5
 
