@@ -52,6 +52,9 @@ KIND = "cinerec-model"
 FILES = ("config.json", "model.safetensors", "ids.safetensors", "items.parquet")
 _CHUNK = 1 << 22
 
+#: The top-level keys of config.json.
+CONFIG_KEYS = frozenset({"format", "model", "config", "extra"})
+
 
 def _versions() -> dict[str, str]:
     """Versions of what made the artifact (from package metadata: no torch import)."""
@@ -268,6 +271,13 @@ def load_model(
     if fmt == FORMAT_VERSION:
         _verify_files(path, manifest, checksums=verify)
     config = _read_json(path, "config.json")
+    unknown = sorted(set(config) - CONFIG_KEYS)
+    if unknown:
+        raise ArtifactError(f"{path}/config.json has unknown keys {unknown}; was it edited by hand?")
+    if config.get("format", fmt) != fmt:
+        raise ArtifactError(
+            f"{path}: config.json says format {config.get('format')!r} but manifest.json says {fmt!r}"
+        )
     name = config.get("model")
     if not isinstance(name, str):
         raise ArtifactError(f"{path}/config.json does not say which model it holds (no \"model\")")

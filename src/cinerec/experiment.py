@@ -230,7 +230,7 @@ def parse_history(catalogue: Catalogue, text: str) -> History:
         ratings.append(rating)
     if not items:
         raise ConfigError("--history is empty; give movieId:rating pairs, e.g. 1:5,318:4.5")
-    return History(np.asarray(items, dtype=np.int64), np.asarray(ratings, dtype=np.float32))
+    return History(np.asarray(items, dtype=np.int64), np.asarray(ratings, dtype=np.float64))
 
 
 def _item_index(catalogue: Catalogue, raw_item: int) -> int:

@@ -12,6 +12,8 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
+
 from cinerec.errors import ConfigError
 
 #: Largest seed numpy's generators and torch accept alike.
@@ -78,3 +80,37 @@ def k(value: Any, name: str = "k") -> int:
 
 def risk_aversion(value: Any) -> float:
     return number("risk_aversion", value, lo=0.0, hi=MAX_RISK_AVERSION)
+
+
+def index_array(name: str, values: Any) -> np.ndarray:
+    """``values`` (a sequence or array of whole numbers) as a 1-d int64 array; anything
+    that is not (floats with fractions, strings, ids beyond int64) is a `ConfigError`."""
+    try:
+        arr = np.asarray(values)
+        if arr.dtype == object or arr.dtype.kind in "fc":
+            as_float = arr.astype(np.float64)
+            if not np.isfinite(as_float).all() or (as_float != np.round(as_float)).any():
+                raise ValueError("not whole numbers")
+            if arr.size and (np.abs(as_float).max() >= 2**63):
+                raise OverflowError
+        elif arr.dtype.kind not in "iub":
+            raise ValueError(f"dtype {arr.dtype}")
+        return arr.astype(np.int64).ravel()
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{name} must be whole-number indices (int64), got {_short(values)}") from None
+
+
+def float_array(name: str, values: Any) -> np.ndarray:
+    """``values`` as a 1-d array of finite float64 numbers, else a `ConfigError`."""
+    try:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{name} must be numbers, got {_short(values)}") from None
+    if not np.isfinite(arr).all():
+        raise ConfigError(f"{name} must be finite numbers (no NaN or infinity)")
+    return arr
+
+
+def _short(values: Any) -> str:
+    text = repr(values)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -325,7 +325,7 @@ class Recommender(ABC):
         """(basis, user index or None, history to fold in, fallback reason)."""
         if q.risk_aversion != 0.0 or type(q.risk_aversion) not in (int, float):
             validate.risk_aversion(q.risk_aversion)
-        user = None if q.user is None else int(q.user)
+        user = None if q.user is None else validate.integer("user", q.user, lo=-validate.INT64_MAX, hi=validate.INT64_MAX)
         known = user is not None and 0 <= user < self.n_users_
         warm = known and (self.handles_cold_users or bool(self.user_counts_[user] > 0))
         history = q.history if q.history is not None and len(q.history) else None
@@ -458,7 +458,7 @@ class Recommender(ABC):
             ranking[np.concatenate(rows), np.concatenate(cols)] = -np.inf
 
     def _items_arg(self, items: Any, what: str) -> np.ndarray:
-        arr = np.asarray(items, dtype=np.int64).ravel()
+        arr = validate.index_array(what, items)
         if arr.size and (arr.min() < 0 or arr.max() >= self.n_items_):
             raise ConfigError(f"{what} holds item indices outside the catalogue (0..{self.n_items_ - 1})")
         return arr

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from cinerec._util import validate
 from cinerec.errors import ConfigError
 from cinerec.models.explain import Explanation, Fallback
 
@@ -43,23 +44,21 @@ class History:
     timestamps: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        items = np.asarray(self.items)
-        ratings = np.asarray(self.ratings, dtype=np.float64)
-        if items.ndim != 1 or ratings.shape != items.shape:
+        if np.ndim(self.items) != 1:
+            raise ConfigError("history items must be a 1-d sequence of item indices")
+        items = validate.index_array("history items", self.items)
+        ratings = validate.float_array("history ratings", self.ratings)
+        if ratings.shape != items.shape:
             raise ConfigError(
-                f"a history needs one rating per item, got {items.shape[0] if items.ndim else 0} "
-                f"items and {ratings.size} ratings"
+                f"a history needs one rating per item, got {items.size} items and {ratings.size} ratings"
             )
-        if items.size and not np.issubdtype(items.dtype, np.integer):
-            raise ConfigError(f"history items must be integer item indices, got {items.dtype}")
-        if not np.isfinite(ratings).all():
-            raise ConfigError("history ratings must be finite numbers (no NaN or infinity)")
+        if ratings.size and np.abs(ratings).max() > 1e6:
+            raise ConfigError("history ratings must be on the data set's rating scale")
         ts = None
         if self.timestamps is not None:
-            ts = np.asarray(self.timestamps, dtype=np.int64)
+            ts = validate.index_array("history timestamps", self.timestamps)
             if ts.shape != items.shape:
                 raise ConfigError("history timestamps must have one entry per item")
-        items = items.astype(np.int64)
         # Keep the last occurrence of each item (np.unique keeps the first: reverse).
         _, last = np.unique(items[::-1], return_index=True)
         keep = np.sort(items.size - 1 - last)
