@@ -42,9 +42,9 @@ if job == "load":
     info["checksum"] = float(ds.ratings.sum(dtype="float64"))
     info["seconds"] = time.perf_counter() - t1
 elif job == "parse":
-    from cinerec.data.movielens import Source, _ratings
+    from cinerec.data.movielens import LoadReport, Source, members
     t1 = time.perf_counter()
-    df = _ratings(Source(arg), "error", {})
+    df = members.ratings(Source(arg), "error", LoadReport())
     info["n_ratings"] = df.height
     info["seconds"] = time.perf_counter() - t1
 else:

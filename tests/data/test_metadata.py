@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 from cinerec.data import load_dataset
-from cinerec.data.imdb import join_imdb, read_imdb, tconst
+from cinerec.data.metadata.imdb import join_imdb, read_imdb, tconst
+from cinerec.data.metadata.tmdb import join_tmdb, read_tmdb
 from cinerec.data.movielens import load_movielens
-from cinerec.data.tmdb import join_tmdb, read_tmdb
 from cinerec.errors import DataFormatError, DatasetUnavailable
 from tests.data.test_movielens import write_csv_release, write_ml1m
 

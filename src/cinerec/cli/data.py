@@ -148,7 +148,7 @@ def info(
 
     tmdb_path = tmdb if tmdb is not None else data_home() / "tmdb_5000_movies.csv"
     if tmdb is not None or tmdb_path.is_file():
-        from cinerec.data.tmdb import join_tmdb, read_tmdb
+        from cinerec.data.metadata.tmdb import join_tmdb, read_tmdb
 
         if ds.items_meta is None or "tmdbId" not in ds.items_meta.columns:
             con.print(f"TMDB: {ds.name} has no links.csv, no join possible")

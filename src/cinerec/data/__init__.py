@@ -1,8 +1,13 @@
 """The data layer: MovieLens releases (any size), metadata sources, the `Dataset` type.
 
 Entry point: `load_dataset`. It finds a release in the data home (or takes a path),
-downloads it only when asked, parses it once and caches the parsed arrays, keyed by
-the source's fingerprint, so later loads take well under a second.
+downloads it only when asked, parses and validates it once and caches the parsed
+arrays, keyed by the source's fingerprint, so later loads take well under a second.
+A damaged cache entry is rebuilt from the source, never trusted.
+
+Layout: ``dataset`` (Dataset, IdMap), ``invariants`` (check_invariants), ``store``
+(data home, downloads), ``cache``, ``movielens/`` (archive, formats, readers, members,
+build), ``metadata/`` (tmdb, imdb), ``synthetic/``, ``splits/``, ``catalogue``.
 """
 
 from __future__ import annotations
@@ -10,9 +15,21 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from cinerec._util import console
 from cinerec.data import cache as _cache
 from cinerec.data.dataset import Dataset, IdMap
-from cinerec.data.movielens import load_movielens, read_ml100k_ratings, split_title
+from cinerec.data.invariants import check_invariants
+from cinerec.data.movielens import (
+    ArchiveLimits,
+    Duplicates,
+    LoadReport,
+    OnBadLines,
+    check_options,
+    load_movielens,
+    read_ml100k_ratings,
+    split_title,
+)
+from cinerec.data.movielens.build import warn as _warn
 from cinerec.data.store import (
     RELEASES,
     Release,
@@ -23,18 +40,22 @@ from cinerec.data.store import (
     find_local,
     fingerprint,
 )
-from cinerec.errors import DataFormatError, DatasetUnavailable
+from cinerec.errors import CinerecError, DatasetUnavailable
 
 __all__ = [
     "RELEASES",
+    "ArchiveLimits",
     "Dataset",
     "IdMap",
+    "LoadReport",
     "Release",
     "cache_dir",
+    "check_invariants",
     "data_home",
     "fetch_imdb",
     "fetch_movielens",
     "load_dataset",
+    "load_movielens",
     "read_ml100k_ratings",
     "split_title",
 ]
@@ -72,7 +93,9 @@ def load_dataset(
     *,
     download: bool = False,
     cache: bool = True,
-    on_bad_lines: str = "error",
+    on_bad_lines: OnBadLines = "error",
+    duplicates: Duplicates = "latest",
+    limits: ArchiveLimits | None = None,
     progress: bool = True,
 ) -> Dataset:
     """Load a MovieLens release (by name) or any MovieLens-format folder/zip (by path).
@@ -83,14 +106,18 @@ def load_dataset(
         in the data home) or a path to a folder or zip in any MovieLens format.
     data_home : overrides ``$CINEREC_DATA`` / ``~/.cache/cinerec``.
     download : fetch a missing release from GroupLens (checksum-verified).
-    cache : reuse / write the parsed-array cache (``$CINEREC_CACHE``).
-    on_bad_lines : ``"error"`` raises `DataFormatError` naming file and line;
-        ``"skip"`` drops malformed lines, warns, and records the counts in
-        ``Dataset.source["skipped_lines"]``.
+    cache : reuse / write the parsed-array cache (``$CINEREC_CACHE``); a damaged entry
+        is rebuilt.
+    on_bad_lines : ``"error"`` raises `DataFormatError` naming file, line and value for
+        a malformed line or a bad value (rating NaN, infinite or off the scale, negative
+        timestamp); ``"skip"`` drops those lines, warns, and records the counts in
+        ``Dataset.source["skipped_lines"]`` and ``source["load_report"]``.
+    duplicates : repeated (user, movie) ratings: ``"latest"`` keeps the newest (ties:
+        the last in the file), ``"mean"`` averages them, ``"error"`` raises.
+    limits : caps on zip members (`ArchiveLimits`: decompressed size, line length).
     progress : show download progress and a parsing spinner.
     """
-    if on_bad_lines not in ("error", "skip"):
-        raise DataFormatError(f'on_bad_lines must be "error" or "skip", got {on_bad_lines!r}')
+    check_options(on_bad_lines, duplicates)
     from cinerec.data.store import data_home as _home
 
     home = _home(data_home)
@@ -99,11 +126,15 @@ def load_dataset(
     entry = None
     root = cache_dir() if cache else None
     if root is not None:
-        entry = root / f"{name}-{_cache.cache_key(fp, on_bad_lines=on_bad_lines)}"
+        # Limits only decide whether a load succeeds, never its output: not in the key.
+        entry = root / f"{name}-{_cache.cache_key(fp, on_bad_lines=on_bad_lines, duplicates=duplicates)}"
         hit = _cache.load(entry)
         if hit is not None:
+            _warn(hit.source.get("load_report") or {})
             return hit
-    ds = load_movielens(path, name=name, on_bad_lines=on_bad_lines, progress=progress)  # type: ignore[arg-type]
+    ds = load_movielens(
+        path, name=name, on_bad_lines=on_bad_lines, duplicates=duplicates, limits=limits, progress=progress
+    )
     ds.source["fingerprint"] = fp
     if entry is not None:
         try:
@@ -111,4 +142,6 @@ def load_dataset(
         except OSError as e:
             # A cache that cannot be written only costs speed; say so once.
             warnings.warn(f"could not write the data cache {entry}: {e}", stacklevel=2)
+        except CinerecError as e:  # something that is not ours sits at the entry's path
+            console.console(stderr=True).print(f"[yellow]warning:[/] data cache not written: {e}")
     return ds

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cinerec._util import console, fs
 from cinerec.errors import ChecksumMismatch, CinerecError, DatasetUnavailable
 
 MOVIELENS_URL = "https://files.grouplens.org/datasets/movielens"
@@ -197,28 +198,10 @@ def is_present(name: str, home: str | Path | None = None) -> bool:
 # ---- downloads -----------------------------------------------------------------------
 @contextmanager
 def _progress(enabled: bool, description: str, total: int | None) -> Iterator[Any]:
-    """A rich download progress bar, or a no-op updater when disabled."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-        transient=False,
-    )
-    with progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n: progress.update(task, advance=n)
+    """A download progress bar (`console.progress`), or a no-op updater when disabled."""
+    with console.progress(enabled, unit="bytes", transient=False) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.update(task, advance=n)
 
 
 def _unavailable(url: str, dest: Path, reason: object) -> DatasetUnavailable:
@@ -259,23 +242,15 @@ def fetch_md5(url: str, dest: Path) -> str | None:
 def download(url: str, dest: str | Path, *, md5: str | None = None, progress: bool = True) -> Path:
     """Stream ``url`` to ``dest`` atomically; verify length and (if given) MD5.
 
-    The bytes go to a temporary file in ``dest``'s folder, which is renamed onto
-    ``dest`` only after every check passed; on any failure it is removed.
+    The bytes go to a temporary file beside ``dest`` (`fs.atomic_file`), which is renamed
+    onto ``dest`` only after every check passed; on any failure it is removed, and one
+    left by a killed process is removed by the next write into that folder.
     """
     dest = Path(dest)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    except OSError as e:
-        raise CinerecError(
-            f"cannot write to {dest.parent} ({e.strerror}); set CINEREC_DATA to a writable "
-            "folder to download data sets"
-        ) from e
-    tmp = Path(tmp_name)
     digest = hashlib.md5()  # noqa: S324 (GroupLens publishes MD5; integrity, not security)
     received = 0
     try:
-        with os.fdopen(fd, "wb") as out, _open(url, dest) as resp:
+        with fs.atomic_file(dest) as tmp, open(tmp, "wb") as out, _open(url, dest) as resp:
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             with _progress(progress, f"{dest.name}", total) as advance:
@@ -291,17 +266,17 @@ def download(url: str, dest: str | Path, *, md5: str | None = None, progress: bo
                     received += len(chunk)
                     advance(len(chunk))
             if total is not None and received != total:
-                raise _unavailable(
-                    url, dest, f"truncated transfer: got {received} of {total} bytes"
+                raise _unavailable(url, dest, f"truncated transfer: got {received} of {total} bytes")
+            if md5 is not None and digest.hexdigest() != md5.lower():
+                raise ChecksumMismatch(
+                    f"{url}: MD5 {digest.hexdigest()} does not match the published {md5}; the "
+                    "download is corrupt and was discarded. Run the fetch again."
                 )
-        if md5 is not None and digest.hexdigest() != md5.lower():
-            raise ChecksumMismatch(
-                f"{url}: MD5 {digest.hexdigest()} does not match the published {md5}; the "
-                "download is corrupt and was discarded. Run the fetch again."
-            )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    except OSError as e:  # the folder cannot be made or written (network errors are converted above)
+        raise CinerecError(
+            f"cannot write to {dest.parent} ({e.strerror or e}); set CINEREC_DATA to a writable "
+            "folder to download data sets"
+        ) from e
     return dest
 
 
@@ -328,9 +303,7 @@ def fetch_movielens(
     url = f"{movielens_base_url(base_url)}/{name}.zip"
     md5 = fetch_md5(url, dest)
     if md5 is None and progress:
-        from rich.console import Console
-
-        Console(stderr=True).print(f"[yellow]warning:[/] no checksum published for {url}")
+        console.console(stderr=True).print(f"[yellow]warning:[/] no checksum published for {url}")
     download(url, dest, md5=md5, progress=progress)
     try:
         with zipfile.ZipFile(dest) as z:

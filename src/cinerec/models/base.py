@@ -570,6 +570,22 @@ class Recommender(ABC):
             self.seen_ratings_ is not None and self.seen_ratings_.shape != (nnz,)
         ):
             raise ArtifactError("the seen-items arrays disagree with their index pointer")
+        ptr, idx = np.asarray(self.seen_indptr_), np.asarray(self.seen_indices_)
+        if ptr[0] != 0 or (np.diff(ptr) < 0).any() or (idx.size and (idx.min() < 0 or idx.max() >= n_i)):
+            raise ArtifactError("the seen-items index pointer or item indices are out of range")
+        counts = {"user_counts": self.user_counts_, "item_counts": self.item_counts_}
+        if any((np.asarray(c) < 0).any() for c in counts.values()):
+            raise ArtifactError("the user or item rating counts are negative")
+        lo, hi = self.rating_scale_
+        if not (np.isfinite([lo, hi]).all() and lo < hi):
+            raise ArtifactError(f"the rating scale {self.rating_scale_} is not a finite interval")
+        if self.seen_ratings_ is not None and nnz and (
+            np.min(self.seen_ratings_) < lo or np.max(self.seen_ratings_) > hi
+        ):
+            raise ArtifactError(f"the stored ratings are outside the rating scale {lo:g}..{hi:g}")
+        conf, sigma = np.asarray(self.item_confidence_), np.asarray(self.item_sigma_)
+        if (sigma < 0).any() or (conf < -1e-6).any() or (conf > 1 + 1e-6).any():
+            raise ArtifactError("item sigma must be >= 0 and item confidence in [0, 1]")
 
     def check_state(self) -> None:
         """Raise `ArtifactError` when loaded arrays disagree with the config or with each
@@ -585,7 +601,8 @@ class Recommender(ABC):
                 pred = self.predict(warm_users, warm_items)
             except (IndexError, ValueError, RuntimeError, KeyError) as e:
                 raise ArtifactError(f"the weights do not fit the config of {self.name!r} ({e})") from None
-            if scores.shape != (1, self.n_items_) or not np.isfinite(pred).all():
+            bad_scores = np.isnan(scores).any() or np.isposinf(scores).any()
+            if scores.shape != (1, self.n_items_) or bad_scores or not np.isfinite(pred).all():
                 raise ArtifactError(f"the weights of {self.name!r} give malformed scores")
 
     def _check_state(self) -> None:  # noqa: B027  (optional hook, empty by default)

@@ -21,8 +21,8 @@ from pathlib import Path
 import polars as pl
 
 from cinerec.data.dataset import Dataset
+from cinerec.data.metadata.tmdb import JoinReport
 from cinerec.data.store import IMDB_FILES, data_home
-from cinerec.data.tmdb import JoinReport
 from cinerec.errors import DataFormatError, DatasetUnavailable
 
 #: Documented columns and types of each file.

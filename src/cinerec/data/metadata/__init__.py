@@ -1,0 +1,30 @@
+"""Movie metadata sources joined onto a MovieLens catalogue through ``links.csv``.
+
+* `tmdb`: the Kaggle ``tmdb_5000_movies.csv`` format (`read_tmdb`, `join_tmdb`).
+* `imdb`: IMDb's non-commercial TSVs, streamed (`read_imdb`, `join_imdb`).
+"""
+
+from __future__ import annotations
+
+from cinerec.data.metadata.imdb import (
+    IMDB_SCHEMAS,
+    find_imdb_file,
+    imdb_name,
+    join_imdb,
+    read_imdb,
+    tconst,
+)
+from cinerec.data.metadata.tmdb import JSON_LIST_COLUMNS, JoinReport, join_tmdb, read_tmdb
+
+__all__ = [
+    "IMDB_SCHEMAS",
+    "JSON_LIST_COLUMNS",
+    "JoinReport",
+    "find_imdb_file",
+    "imdb_name",
+    "join_imdb",
+    "join_tmdb",
+    "read_imdb",
+    "read_tmdb",
+    "tconst",
+]
