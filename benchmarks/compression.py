@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         for d in (int(x) for x in a.dims.split(",")):
             ml25m_table(doc, d, a.quick)
     if not a.skip_accuracy:
-        from cinerec.models.base import model_class
+        from cinerec.models.registry import model_class
 
         models = []
         for m in a.models.split(","):
