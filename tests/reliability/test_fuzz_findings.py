@@ -78,3 +78,23 @@ def test_config_json_disagreeing_with_the_manifest_is_refused(tmp_path, edit, ma
     damaged = _copy_with(tmp_path, "config.json", json.dumps(edit(config)).encode())
     with pytest.raises(ArtifactError, match=match):
         artifacts.load_model(damaged)
+
+
+def test_a_zip_member_flagged_as_encrypted_is_a_data_format_error(tmp_path) -> None:
+    import zipfile
+
+    from cinerec.data import load_dataset
+    from cinerec.errors import DataFormatError
+
+    src = tmp_path / "ml-fuzz.zip"
+    with zipfile.ZipFile(src, "w") as z:
+        z.writestr("ml-fuzz/ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,1\n")
+    data = bytearray(src.read_bytes())
+    # Set the "encrypted" flag bit in the local header and the central directory entry.
+    for sig in (b"PK\x03\x04", b"PK\x01\x02"):
+        at = data.find(sig)
+        flag_at = at + (6 if sig == b"PK\x03\x04" else 8)
+        data[flag_at] |= 1
+    src.write_bytes(bytes(data))
+    with pytest.raises(DataFormatError):
+        load_dataset(src, cache=False, progress=False)

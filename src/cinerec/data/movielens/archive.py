@@ -102,7 +102,7 @@ class Source:
                     f"{self.path} is neither a folder nor a zip archive of a MovieLens release"
                 )
             return zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError) as e:
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, NotImplementedError, RuntimeError) as e:
             raise _damaged(self.path, "not a readable zip archive", e) from None
         except OSError as e:
             raise DataFormatError(f"cannot read {self.path}: {e.strerror or e}") from None
@@ -143,7 +143,7 @@ class Source:
         try:
             with self._zip.open(self.prefix + name) as f:
                 return f.read(n)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as e:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as e:
             raise _damaged(self.path, f"cannot read {self.prefix}{name}", e) from None
 
     def read_bytes(self, name: str) -> bytes:
@@ -162,7 +162,7 @@ class Source:
                 )
             with self._zip.open(member) as f:
                 return _read_capped(f, self.label(name), lim)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as e:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as e:
             raise _damaged(self.path, f"cannot decompress {member}", e) from None
 
     def close(self) -> None:
