@@ -11,17 +11,14 @@ import polars as pl
 import pytest
 from scipy import stats as sps
 
+from cinerec.features.moments import consistency_score, group_stats, polarization_score, sigma_max
 from cinerec.stats import (
     StatsError,
     analyze,
-    consistency_score,
     genre_table,
-    group_stats,
     holiday_mask,
     holiday_variance,
     movie_stats,
-    polarization_score,
-    sigma_max,
     sigma_mean_correlation,
     tier_table,
     user_class_of,

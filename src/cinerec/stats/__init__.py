@@ -10,15 +10,6 @@
 """
 
 from cinerec.errors import StatsError
-from cinerec.features.moments import (
-    GroupStats,
-    consistency_score,
-    group_stats,
-    item_group_stats,
-    polarization_score,
-    sigma_max,
-    user_group_stats,
-)
 from cinerec.stats.analysis import VarianceAnalysis, analyze
 from cinerec.stats.core import movie_stats, user_stats
 from cinerec.stats.holiday import holiday_mask, holiday_variance
@@ -34,26 +25,19 @@ from cinerec.stats.tables import (
 )
 
 __all__ = [
-    "GroupStats",
     "StatsError",
     "VarianceAnalysis",
     "analyze",
-    "consistency_score",
     "genre_table",
-    "group_stats",
     "holiday_mask",
     "holiday_variance",
-    "item_group_stats",
     "movie_stats",
-    "polarization_score",
-    "sigma_max",
     "sigma_mean_correlation",
     "tier_table",
     "user_class_of",
     "user_class_table",
     "user_class_test",
     "user_genre_entropy",
-    "user_group_stats",
     "user_stats",
     "user_table",
 ]
