@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean serve
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -13,13 +13,17 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,serve,serve-test]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m cinerec.demo
+
+# The service on the demo's artifacts (run `make demo` first): REST + web page on :8000.
+serve: $(STAMP)
+	$(BIN)/cinerec serve demo-out/ncf demo-out/item-knn --pipeline ncf=item-knn:500 --api-key demo-key
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest; rc=$$?; \

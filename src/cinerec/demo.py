@@ -102,6 +102,13 @@ def run(console: Console, models: list[str], split: str, out: Path) -> None:
             f"saved: {out / name} — try `cinerec recommend {out / name} --user {raw}` "
             f"and `cinerec evaluate {out / name}`"
         )
+    served = " ".join(str(out / name) for name in explainers)
+    console.rule("serve them")
+    console.print(
+        "start the recommendation service (REST on :8000, web page at http://127.0.0.1:8000/):\n"
+        f"  make serve   # = .venv/bin/cinerec serve {served} --pipeline ncf=item-knn:500 --api-key demo-key",
+        highlight=False,
+    )
 
 if __name__ == "__main__":
     main()

@@ -55,3 +55,36 @@ class StatsError(CinerecError):
 
 class EvaluationError(CinerecError):
     """An evaluation request is invalid for the given model or data."""
+
+
+class StoreError(CinerecError):
+    """The feedback store cannot be opened, or refused a write (names the database URL)."""
+
+
+class ServiceError(CinerecError):
+    """A request the recommendation service refuses; ``status`` is the HTTP status a
+    transport answers with (gRPC maps it to its own codes), ``code`` a short name."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+
+
+class NotFound(ServiceError):
+    """A model, movie or route the service does not have."""
+
+    status = 404
+    code = "not_found"
+
+
+class Unauthorized(ServiceError):
+    """A write request without the right API key."""
+
+    status = 401
+    code = "unauthorized"

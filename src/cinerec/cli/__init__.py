@@ -31,9 +31,9 @@ def version() -> None:
 
 
 def _register_all() -> None:
-    from cinerec.cli import compress, data, models, stats
+    from cinerec.cli import compress, data, models, serve, stats
 
-    for module in (data, models, stats, compress):
+    for module in (data, models, stats, compress, serve):
         module.register(app)
 
 

@@ -7,6 +7,7 @@ stores one, so a saved model can answer in raw ids and titles with no data home.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +67,18 @@ class Catalogue:
         items = np.asarray(items, dtype=np.int64)
         if self.items is None or "title" not in self.items.columns:
             return [str(x) for x in self.item_ids.raw(items)]
-        titles = self.items.get_column("title").to_numpy()
-        years = self.items.get_column("year").to_numpy() if "year" in self.items.columns else None
+        display = self._display_titles
+        return [display[i] for i in items.tolist()]
+
+    @functools.cached_property
+    def _display_titles(self) -> list[str]:
+        """Every item's display title, built once (a server asks for them per request)."""
+        titles = self.items.get_column("title").to_list()  # type: ignore[union-attr]
+        years = self.items.get_column("year").to_list() if "year" in self.items.columns else None  # type: ignore[union-attr]
+        raw = self.item_ids.ids
         out = []
-        for i in items:
-            t = titles[i]
-            t = str(self.item_ids.raw(i)) if t is None else str(t)
+        for i, t in enumerate(titles):
+            t = str(raw[i]) if t is None else str(t)
             y = years[i] if years is not None else None
             if y is not None and not (isinstance(y, float) and np.isnan(y)):
                 t = f"{t} ({int(y)})"

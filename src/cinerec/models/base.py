@@ -49,6 +49,7 @@ from cinerec.models import tables as tb
 from cinerec.models.explain import Explanation, Fallback, Popularity
 from cinerec.models.query import History, Query, Recommendations, SimilarItems
 from cinerec.models.ranking import top_k
+from cinerec.models.retrieval import RetrievalSpace
 from cinerec.train.options import RUN_OPTION_NAMES, FitOptions, fit_options
 
 #: Upper bound on score cells (queries x items) computed at once by `recommend_batch`.
@@ -434,19 +435,8 @@ class Recommender(ABC):
         rows: list[np.ndarray] = []
         cols: list[np.ndarray] = []
         for j, (q, plan) in enumerate(zip(qs, plans, strict=True)):
-            parts = []
-            if q.exclude_seen:
-                user, history = plan[1], plan[2]
-                if user is not None and 0 <= user < self.n_users_:
-                    parts.append(self.seen_items(user).astype(np.int64))
-                if history is not None:
-                    parts.append(history.items)
-                elif q.history is not None:
-                    parts.append(q.history.items)
-            if q.exclude is not None:
-                parts.append(self._items_arg(q.exclude, "exclude"))
-            if parts:
-                c = np.concatenate(parts)
+            c = self.excluded_items(q, plan)
+            if c.size:
                 rows.append(np.full(c.shape[0], j))
                 cols.append(c)
             if q.candidates is not None:
@@ -456,6 +446,22 @@ class Recommender(ABC):
                 ranking[j, cand] = keep
         if rows:
             ranking[np.concatenate(rows), np.concatenate(cols)] = -np.inf
+
+    def excluded_items(self, q: Query, plan: tuple) -> np.ndarray:
+        """Item indices ``q`` excludes under its `_plan`: the seen ones (train and
+        history) when ``exclude_seen``, and ``exclude`` (may repeat items)."""
+        parts = []
+        if q.exclude_seen:
+            user, history = plan[1], plan[2]
+            if user is not None and 0 <= user < self.n_users_:
+                parts.append(self.seen_items(user).astype(np.int64))
+            if history is not None:
+                parts.append(history.items)
+            elif q.history is not None:
+                parts.append(q.history.items)
+        if q.exclude is not None:
+            parts.append(self._items_arg(q.exclude, "exclude"))
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
     def _items_arg(self, items: Any, what: str) -> np.ndarray:
         arr = validate.index_array(what, items)
@@ -493,6 +499,12 @@ class Recommender(ABC):
         sims[~np.isfinite(sims)] = -np.inf
         top = top_k(sims[None, :], k)[0]
         return SimilarItems(item=item, items=top.astype(np.int32), scores=sims[top].astype(np.float32), measure=measure)
+
+    # ---- retrieval (cinerec.serving.index) ----------------------------------------------
+    def retrieval_space(self) -> RetrievalSpace | None:
+        """The model's score as a maximum inner product (`cinerec.models.retrieval`), for
+        an approximate nearest-neighbour index; None when the model has no such form."""
+        return None
 
     # ---- factor / embedding tables (the compression protocol) --------------------------
     def embedding_tables(self) -> dict[str, Any]:

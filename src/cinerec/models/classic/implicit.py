@@ -22,6 +22,7 @@ from cinerec.models.base import ModelConfig, Recommender
 from cinerec.models.classic import _kernels as K
 from cinerec.models.explain import BecauseYouRated, Explanation
 from cinerec.models.query import History
+from cinerec.models.retrieval import RetrievalSpace, factor_space
 
 
 def recency_weights(train: Dataset, half_life: float | None) -> np.ndarray:
@@ -353,6 +354,11 @@ class IALS(Recommender):
 
     def _item_vectors(self) -> np.ndarray | None:
         return tb.dense(self.Y_)
+
+    def retrieval_space(self) -> RetrievalSpace | None:
+        """``y_i``, ``x_u``: the score is the plain inner product."""
+        self._check_fitted()
+        return factor_space(self, tb.dense(self.Y_), None, lambda u: tb.rows(self.X_, u), lambda folded: folded[0])
 
     def _check_state(self) -> None:
         k = self.config.n_factors

@@ -30,6 +30,7 @@ from cinerec.models.classic import _kernels as K
 from cinerec.models.explain import Explanation, ScoreBreakdown
 from cinerec.models.foldin import ridge_user_factors
 from cinerec.models.query import History
+from cinerec.models.retrieval import RetrievalSpace, factor_space
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -145,6 +146,11 @@ class BiasedFactorModel(Recommender):
 
     def _item_vectors(self) -> np.ndarray | None:
         return tb.dense(self.Q_)
+
+    def retrieval_space(self) -> RetrievalSpace | None:
+        """``y_i = [q_i, b_i]``, ``x_u = [u_u, 1]`` (mu + b_u is constant per user)."""
+        self._check_fitted()
+        return factor_space(self, tb.dense(self.Q_), self.bi_, self._user_vectors, lambda folded: folded[0])
 
     def _check_state(self) -> None:
         k = self.config.n_factors

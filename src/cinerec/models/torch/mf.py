@@ -21,6 +21,7 @@ from cinerec.models.base import ModelConfig
 from cinerec.models.explain import Explanation, ScoreBreakdown
 from cinerec.models.foldin import ridge_user_factors
 from cinerec.models.query import History
+from cinerec.models.retrieval import RetrievalSpace, factor_space
 from cinerec.models.torch.base import TorchModelConfig, TorchRecommender, _triples, dot_all
 
 
@@ -149,3 +150,14 @@ class TorchMF(TorchRecommender):
 
     def _item_vectors(self) -> np.ndarray | None:
         return self._item_rows(np.arange(self.n_items_))
+
+    @torch.no_grad()
+    def _user_rows(self, users: np.ndarray) -> np.ndarray:
+        idx = torch.as_tensor(np.asarray(users, dtype=np.int64), device=self.device)
+        return self._module().user_emb(idx).float().cpu().numpy()
+
+    def retrieval_space(self) -> RetrievalSpace | None:
+        """``y_i = [q_i, b_i]``, ``x_u = [p_u, 1]`` (decoded when the tables are compressed)."""
+        self._check_fitted()
+        items = self._item_rows(np.arange(self.n_items_))
+        return factor_space(self, items, self._item_bias(), self._user_rows, lambda folded: folded[0])
