@@ -22,10 +22,8 @@ bodies over ``max_body_bytes`` with a 413, counts and times requests per route f
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import logging
-import os
 import sys
 import time
 import uuid
@@ -43,12 +41,14 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cinerec.errors import CinerecError, ServiceError, Unauthorized
+from cinerec.errors import CinerecError, ServiceError
 from cinerec.serving.service import (
     FeedbackRow,
     HistoryEntry,
     RecommendationService,
     RecommendRequest,
+    check_api_key,
+    configured_api_key,
 )
 
 WEB_DIR = Path(__file__).parent / "web"
@@ -121,7 +121,7 @@ def create_app(
 ) -> FastAPI:
     """The REST app over ``service``; ``api_key`` None: read ``CINEREC_API_KEY``; when
     neither is set, write endpoints are refused (there is no open-write mode)."""
-    api_key = (api_key if api_key is not None else os.environ.get("CINEREC_API_KEY")) or None
+    api_key = configured_api_key(api_key)
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if threads is not None:  # sync routes run in anyio's pool: size it to the load
@@ -139,13 +139,7 @@ def create_app(
     app.state.metrics = metrics
 
     def require_key(x_api_key: str | None, authorization: str | None) -> None:
-        given = x_api_key
-        if given is None and authorization and authorization.lower().startswith("bearer "):
-            given = authorization[7:].strip()
-        if api_key is None:
-            raise Unauthorized("this server has no API key set (--api-key or CINEREC_API_KEY): writes are off")
-        if given is None or not hmac.compare_digest(given.encode(), api_key.encode()):
-            raise Unauthorized("a valid API key is required (header X-API-Key or Authorization: Bearer)")
+        check_api_key(api_key, x_api_key, authorization)
 
     # -- errors: one JSON shape for every refusal --
     @app.exception_handler(ServiceError)

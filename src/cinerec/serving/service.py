@@ -23,7 +23,9 @@ Every refusal is a `ServiceError` with the HTTP status a transport should answer
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -36,7 +38,7 @@ import numpy as np
 from cinerec import artifacts
 from cinerec._util import validate
 from cinerec.data.catalogue import Catalogue
-from cinerec.errors import CinerecError, ConfigError, NotFound, ServiceError
+from cinerec.errors import CinerecError, ConfigError, NotFound, ServiceError, Unauthorized
 from cinerec.models.base import Recommender
 from cinerec.models.query import History, Query, Recommendations
 
@@ -506,6 +508,24 @@ class RecommendationService:
             except CinerecError:
                 store_ok = False
         return {"ready": bool(models) and store_ok, "models": sorted(models), "store": store_ok}
+
+
+def configured_api_key(api_key: str | None) -> str | None:
+    """The write key: ``api_key``, else ``CINEREC_API_KEY``; empty means none (writes off)."""
+    return (api_key if api_key is not None else os.environ.get("CINEREC_API_KEY")) or None
+
+
+def check_api_key(configured: str | None, x_api_key: str | None, authorization: str | None,
+                  where: str = "header X-API-Key or Authorization: Bearer") -> None:
+    """Refuse a write (`Unauthorized`) unless it carries ``configured`` (REST and gRPC
+    share this: ``where`` names how their callers send it)."""
+    given = x_api_key
+    if given is None and authorization and authorization.lower().startswith("bearer "):
+        given = authorization[7:].strip()
+    if configured is None:
+        raise Unauthorized("this server has no API key set (--api-key or CINEREC_API_KEY): writes are off")
+    if given is None or not hmac.compare_digest(given.encode(), configured.encode()):
+        raise Unauthorized(f"a valid API key is required ({where})")
 
 
 def _checked(fn: Any, *args: Any, **kw: Any) -> Any:

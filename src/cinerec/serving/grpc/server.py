@@ -14,9 +14,7 @@ when it sends one).
 
 from __future__ import annotations
 
-import hmac
 import logging
-import os
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent import futures
@@ -26,7 +24,7 @@ import grpc
 from google.protobuf import struct_pb2
 
 from cinerec._util import validate
-from cinerec.errors import CinerecError, ConfigError, ServiceError, Unauthorized
+from cinerec.errors import CinerecError, ConfigError, ServiceError
 from cinerec.serving.grpc import cinerec_pb2 as pb
 from cinerec.serving.grpc import cinerec_pb2_grpc as pb_grpc
 from cinerec.serving.service import (
@@ -34,6 +32,8 @@ from cinerec.serving.service import (
     HistoryEntry,
     RecommendationService,
     RecommendRequest,
+    check_api_key,
+    configured_api_key,
 )
 
 log = logging.getLogger("cinerec.serving")
@@ -78,7 +78,7 @@ def start_grpc_server(
     port = validate.integer("--grpc-port", port, lo=0, hi=65535)
     max_workers = validate.integer("gRPC max_workers", max_workers, lo=1, hi=1024)
     max_message_bytes = validate.integer("gRPC max_message_bytes", max_message_bytes, lo=1024)
-    key = api_key if api_key is not None else os.environ.get("CINEREC_API_KEY")
+    key = configured_api_key(api_key)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cinerec-grpc"),
         options=[
@@ -214,14 +214,8 @@ class RecommenderServicer(pb_grpc.RecommenderServicer):
         context.abort(status, message)  # raises: grpc sends the status
 
     def _require_key(self, meta: Mapping[str, str]) -> None:
-        given = meta.get("x-api-key")
-        auth = meta.get("authorization")
-        if given is None and auth and auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        if self.api_key is None:
-            raise Unauthorized("this server has no API key set (--api-key or CINEREC_API_KEY): writes are off")
-        if given is None or not hmac.compare_digest(given.encode(), self.api_key.encode()):
-            raise Unauthorized("a valid API key is required (metadata x-api-key or authorization: Bearer)")
+        check_api_key(self.api_key, meta.get("x-api-key"), meta.get("authorization"),
+                      where="metadata x-api-key or authorization: Bearer")
 
 
 # ---- proto <-> service ------------------------------------------------------------------
