@@ -3,9 +3,10 @@
 One server process serves svd and ease (ml-latest-small, random:0.9 seed 42) and an
 INT8 mf-torch at the ML-25M shape (162,541 users x 62,423 movies, synthetic; fitted one
 epoch on a 2M-rating sample of that shape: serving cost depends on the table sizes,
-not on how long the model trained). wrk (Debian's) drives REST; gRPC is driven by a
-Python grpc.aio client (no gRPC load tool is packaged here), so its ceiling is measured
-with the same client against the trivial Health call, and compared as a ratio.
+not on how long the model trained). wrk (Debian's) drives REST; h2load (Debian's
+nghttp2-client, a C HTTP/2 client) drives gRPC with raw gRPC frames, and REST again over
+HTTP/1.1, so that gRPC and REST are compared with the same client. h2load sends the same
+body every time (one user: 7) and reports no percentiles, only mean and max.
 
     CINEREC_DATA=../shared/data .venv/bin/python benchmarks/serving.py [--duration 8]
 
@@ -18,8 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -100,42 +103,33 @@ def wrk(url: str, path: str, users: np.ndarray, conc: int, seconds: float, metho
     return d
 
 
-def grpc_load(target: str, kind: str, users: np.ndarray, conc: int, seconds: float, model: str) -> dict:
-    """Run the gRPC client load in a child process (its own interpreter and GIL)."""
-    code = f"""
-import asyncio, json, time, random, grpc, numpy as np
-from cinerec.serving.grpc import cinerec_pb2 as pb, cinerec_pb2_grpc as rpc
-users = {users.tolist()!r}
-async def main():
-    async with grpc.aio.insecure_channel({target!r}) as ch:
-        stub = rpc.RecommenderStub(ch)
-        lat, errors, stop = [], 0, time.perf_counter() + {seconds}
-        rnd = random.Random(7)
-        async def worker():
-            nonlocal errors
-            while time.perf_counter() < stop:
-                t = time.perf_counter()
-                try:
-                    if {kind!r} == "health":
-                        await stub.Ping(pb.PingRequest())
-                    else:
-                        await stub.Recommend(pb.RecommendRequest(user=rnd.choice(users), k=10, model={model!r}))
-                    lat.append(time.perf_counter() - t)
-                except grpc.RpcError:
-                    errors += 1
-        t0 = time.perf_counter()
-        await asyncio.gather(*[worker() for _ in range({conc})])
-        el = time.perf_counter() - t0
-        a = np.array(lat) * 1e3
-        print("@@" + json.dumps(dict(requests=len(lat), seconds=el, rps=len(lat) / el, p50=float(np.percentile(a, 50)),
-              p95=float(np.percentile(a, 95)), p99=float(np.percentile(a, 99)), non2xx=errors, socket_errors=0)))
-asyncio.run(main())
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=seconds + 60)
-    line = next((x for x in res.stdout.splitlines() if x.startswith("@@")), None)
-    if line is None:
-        raise RuntimeError(f"grpc load failed: {res.stdout}\n{res.stderr}")
-    return json.loads(line[2:])
+def h2load(url: str, conc: int, seconds: float, grpc_body: bytes | None = None) -> dict:
+    """h2load against ``url``: HTTP/1.1 when ``grpc_body`` is None, else gRPC unary calls
+    (HTTP/2, ``grpc_body`` framed as a gRPC message)."""
+    cmd = ["h2load", "-D", str(max(1, round(seconds))), "-c", str(conc), "-t", "1", "-m", "1"]
+    data = None
+    if grpc_body is None:
+        cmd.append("--h1")
+    else:
+        with tempfile.NamedTemporaryFile("wb", suffix=".bin", delete=False) as f:
+            f.write(b"\x00" + struct.pack(">I", len(grpc_body)) + grpc_body)
+            data = f.name
+        cmd += ["-d", data, "-H", "content-type: application/grpc", "-H", "te: trailers"]
+    try:
+        res = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 30)
+    finally:
+        if data:
+            os.unlink(data)
+    out = res.stdout
+    fin = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
+    req = re.search(r"requests: (\d+) total.*?(\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    lat = re.search(r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)", out)
+    if not (fin and req and lat):
+        raise RuntimeError(f"h2load failed: {out}\n{res.stderr}")
+    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    return {"rps": float(fin.group(2)), "requests": int(req.group(1)),
+            "errors": int(req.group(3)) + int(req.group(4)),
+            "mean": float(lat.group(5)) * unit[lat.group(6)], "max": float(lat.group(3)) * unit[lat.group(4)]}
 
 
 def reload_under_load(url: str, users: np.ndarray, seconds: float) -> dict:
@@ -238,8 +232,9 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=None,
                    help="folder for the artifacts; reused when it already holds them")
     args = p.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is needed: apt-get install -y wrk")
+    for tool, package in (("wrk", "wrk"), ("h2load", "nghttp2-client")):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is needed: apt-get install -y {package}")
     work = args.work or Path(tempfile.mkdtemp(prefix="cinerec-serving-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print("preparing artifacts ...", flush=True)
@@ -264,16 +259,46 @@ def main() -> None:
                 rows.append((what, conc, r))
                 print(f"  {what:32s} c={conc:3d}  {r['rps']:8.0f} req/s  p50 {r['p50']:.2f}  p99 {r['p99']:.2f} ms"
                       f"  errors {r['non2xx'] + r['socket_errors']}", flush=True)
-        for kind, what in (("health", "trivial Ping"), ("recommend", "svd Recommend")):
+        from cinerec.serving.grpc import cinerec_pb2 as pb
+        from cinerec.serving.grpc.client import RecommenderClient
+
+        with RecommenderClient(f"127.0.0.1:{grpc_port}") as client:  # the frames h2load sends work
+            assert client.ping() and len(client.recommend(7, k=10, model="svd")["items"]) == 10
+        grpc_url = f"http://127.0.0.1:{grpc_port}/cinerec.v1.Recommender/"
+        same_client = [
+            ("gRPC", "trivial Ping", grpc_url + "Ping", pb.PingRequest().SerializeToString()),
+            ("gRPC", "svd Recommend", grpc_url + "Recommend",
+             pb.RecommendRequest(user=7, k=10, model="svd").SerializeToString()),
+            ("REST", "trivial /ping", f"{url}/ping", None),
+            ("REST", "svd /v1/recommendations", f"{url}/v1/recommendations?user=7&k=10&model=svd", None),
+        ]
+        for proto, what, target, body in same_client:
             for conc in CONCURRENCY:
-                r = grpc_load(f"127.0.0.1:{grpc_port}", kind, small_users, conc, args.duration, "svd")
-                grpc_rows.append((what, conc, r))
-                print(f"  gRPC {what:27s} c={conc:3d}  {r['rps']:8.0f} req/s  p99 {r['p99']:.2f} ms", flush=True)
+                r = h2load(target, conc, args.duration, body)
+                grpc_rows.append((proto, what, conc, r))
+                print(f"  h2load {proto} {what:24s} c={conc:3d}  {r['rps']:8.0f} req/s  mean {r['mean']:.2f} ms"
+                      f"  errors {r['errors']}", flush=True)
         reload_res = reload_under_load(url, small_users, args.duration)
         print(f"  reload under load: {reload_res['reloads']} reloads, "
               f"{reload_res['non2xx'] + reload_res['socket_errors']} failed requests", flush=True)
         bad = bad_inputs(url)
         metrics = httpx.get(f"{url}/metrics").text
+    if "mf-int8-25m" in models:  # the large catalogue again, through an HNSW index
+        what = "mf-torch INT8 (ML-25M shape), HNSW"
+        hnsw_args = [f"mf-int8-25m={models['mf-int8-25m']}", "--db", "none", "--index", "hnsw", "--no-access-log"]
+        with serving(hnsw_args, log=work / "server-hnsw.log", timeout=300) as (url2, _):
+            users = rng.integers(1, 162_000, 2000)
+            wrk(url2, "/ping", users, 4, 1.0)
+            for conc in CONCURRENCY:
+                r = wrk(url2, "/ping", users, conc, args.duration)
+                rows.append(("trivial /ping (HNSW server)", conc, r))
+            path = "/v1/recommendations?user={user}&model=mf-int8-25m"
+            wrk(url2, path, users, 4, 1.0)
+            for conc in CONCURRENCY:
+                r = wrk(url2, path, users, conc, args.duration)
+                rows.append((what, conc, r))
+                print(f"  {what:32s} c={conc:3d}  {r['rps']:8.0f} req/s  p50 {r['p50']:.2f}  p99 {r['p99']:.2f} ms"
+                      f"  errors {r['non2xx'] + r['socket_errors']}", flush=True)
     crash = crash_test(models, work)
     print(f"  crash: {crash}", flush=True)
     write_report(args, rows, grpc_rows, reload_res, bad, crash, metrics)
@@ -284,7 +309,12 @@ def main() -> None:
 def write_report(args, rows, grpc_rows, reload_res, bad, crash, metrics) -> None:
     import platform
 
-    ceiling = {c: r["rps"] for w, c, r in rows if w.startswith("trivial")}
+    ceiling = {c: r["rps"] for w, c, r in rows if w == "trivial /ping"}
+    ceiling_hnsw = {c: r["rps"] for w, c, r in rows if w == "trivial /ping (HNSW server)"}
+
+    def ceiling_of(what: str) -> dict[int, float]:
+        return ceiling_hnsw if "HNSW" in what else ceiling
+
     lines = [
         "# Serving (`cinerec serve`) - measured",
         "",
@@ -298,19 +328,20 @@ def write_report(args, rows, grpc_rows, reload_res, bad, crash, metrics) -> None
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for what, conc, r in rows:
-        lines.append(f"| {what} | {conc} | {r['rps']:,.0f} | {r['rps'] / ceiling[conc]:.2f} | {r['p50']:.2f} | "
+        lines.append(f"| {what} | {conc} | {r['rps']:,.0f} | {r['rps'] / ceiling_of(what)[conc]:.2f} | {r['p50']:.2f} | "
                      f"{r['p95']:.2f} | {r['p99']:.2f} | {r['non2xx'] + r['socket_errors']} |")
-    gceil = {c: r["rps"] for w, c, r in grpc_rows if w.startswith("trivial")}
-    lines += ["", "## gRPC (Python grpc.aio client)", "",
-              "| call | concurrency | requests/s | vs trivial Health | p50 ms | p95 ms | p99 ms | errors |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for what, conc, r in grpc_rows:
-        lines.append(f"| {what} | {conc} | {r['rps']:,.0f} | {r['rps'] / gceil[conc]:.2f} | {r['p50']:.2f} | "
-                     f"{r['p95']:.2f} | {r['p99']:.2f} | {r['non2xx']} |")
-    rest_svd = {c: r["rps"] for w, c, r in rows if w.startswith("svd")}
-    grpc_svd = {c: r["rps"] for w, c, r in grpc_rows if w.startswith("svd")}
-    lines += ["", "gRPC svd / REST svd throughput (different clients: wrk is C, the gRPC client Python): "
-              + ", ".join(f"c={c}: {grpc_svd[c] / rest_svd[c]:.2f}" for c in CONCURRENCY if c in grpc_svd), ""]
+    lines += ["", "## gRPC and REST with the same client (h2load, user 7)", "",
+              "| protocol | call | concurrency | requests/s | vs its trivial call | mean ms | max ms | errors |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    hceil = {(p, c): r["rps"] for p, w, c, r in grpc_rows if w.startswith("trivial")}
+    for proto, what, conc, r in grpc_rows:
+        lines.append(f"| {proto} | {what} | {conc} | {r['rps']:,.0f} | {r['rps'] / hceil[proto, conc]:.2f} | "
+                     f"{r['mean']:.2f} | {r['max']:.2f} | {r['errors']} |")
+    svd = {(p, c): r["rps"] for p, w, c, r in grpc_rows if w.startswith("svd")}
+    lines += ["", "gRPC svd / REST svd, same client: "
+              + ", ".join(f"c={c}: {svd['gRPC', c] / svd['REST', c]:.2f}" for c in CONCURRENCY)
+              + " (target >= 1: " + ("met" if all(svd["gRPC", c] >= svd["REST", c] for c in CONCURRENCY)
+                                    else "missed") + ")", ""]
     lines += ["## Faults", "",
               f"- kill -9 with 100 feedback writes in flight (32 client threads): {crash['acknowledged']} acknowledged "
               f"before the kill, {crash['present_after_restart']} of them present after restart "
@@ -323,6 +354,21 @@ def write_report(args, rows, grpc_rows, reload_res, bad, crash, metrics) -> None
         lines.append(f"| {what} | `{sent}` | {status} | {code} |")
     n5 = sum(s >= 500 for _, _, s, _ in bad)
     lines += ["", f"5xx answers: {n5}.", ""]
+    coalesced = {x.split()[0]: float(x.split()[1]) for x in metrics.splitlines()
+                 if x.startswith("cinerec_coalesced_")}
+    n_req, n_batch = coalesced.get("cinerec_coalesced_requests", 0), coalesced.get("cinerec_coalesced_batches", 0)
+    lines += ["## Coalescing (from /metrics)", "",
+              f"{n_req:,.0f} single recommendation requests (REST and gRPC) were answered in {n_batch:,.0f} "
+              f"batched calls: {n_req / max(n_batch, 1):.1f} requests per batch on average.", ""]
+    lines += ["## Targets", ""]
+    for what in sorted({w for w, _, _ in rows if not w.startswith("trivial")}):
+        ratios = {c: r["rps"] / ceiling_of(what)[c] for w, c, r in rows if w == what}
+        p99 = next(r["p99"] for w, c, r in rows if w == what and c == 16)
+        lines.append(f"- {what}: throughput vs trivial "
+                     + ", ".join(f"c={c} {v:.2f}" for c, v in ratios.items())
+                     + f" (target >= 0.5: {'met' if min(ratios.values()) >= 0.5 else 'missed'}); "
+                     f"p99 at c=16 {p99:.1f} ms (target <= 25: {'met' if p99 <= 25 else 'missed'})")
+    lines.append("")
     load = [x for x in metrics.splitlines() if x.startswith("cinerec_model_load_seconds{")]
     lines += ["## Model load time (from /metrics)", ""] + [f"    {x}" for x in load] + [""]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -400,3 +400,26 @@ def test_ports(service):
     with RecommenderClient(address, timeout=5) as c, pytest.raises(ServiceError) as err:
         c.health()  # the server is gone
     assert err.value.grpc_code == grpc.StatusCode.UNAVAILABLE and address in str(err.value)
+
+
+def test_every_explanation_kind_travels_typed_and_comes_back_as_the_rest_json(service):
+    from cinerec.models import explain as ex
+    from cinerec.serving.grpc import client as grpc_client
+    from cinerec.serving.grpc import server as grpc_server
+
+    examples = [
+        ex.BecauseYouRated((1, 2), (0.5, 0.25), "contribution"),
+        ex.SimilarUsers(3, 1.5),
+        ex.ScoreShares(0.6, 0.4, 0.8, "attention"),
+        ex.ScoreShares(0.7, 0.3),  # no strength: None both ways
+        ex.ScoreBreakdown((("global mean", 3.5), ("movie bias", -0.25)), 3.25),
+        ex.Popularity(12, 3.75),
+        ex.Fallback("unknown user"),
+    ]
+    assert {e.kind for e in examples} == set(ex.KINDS)  # a new kind needs its message in the proto
+    catalogue = service.served("svd").catalogue
+    for e in examples:
+        d = e.to_dict(catalogue)
+        wire = pb.RecommendedItem(explanation=grpc_server._explanation(d)).SerializeToString()
+        back = grpc_client._explanation(pb.RecommendedItem.FromString(wire), "explanation")
+        assert back == d and [type(v) for v in back.values()] == [type(v) for v in d.values()]

@@ -124,7 +124,7 @@ def test_ratings_need_the_key_are_idempotent_and_reach_the_next_list(client, ser
 @pytest.mark.parametrize(
     ("method", "url", "kwargs", "status"),
     [
-        ("get", "/v1/recommendations", {"params": {"user": "abc"}}, 422),
+        ("get", "/v1/recommendations", {"params": {"user": "abc"}}, 400),
         ("get", "/v1/recommendations", {"params": {"user": 3, "k": -1}}, 400),
         ("get", "/v1/recommendations", {"params": {"user": 3, "k": 10**6}}, 400),
         ("get", "/v1/recommendations", {"params": {"user": 3, "k": 10**30}}, 400),

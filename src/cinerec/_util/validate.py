@@ -55,6 +55,8 @@ def integer(name: str, value: Any, *, lo: int | None = None, hi: int | None = No
         raise ConfigError(f"{name} must be an integer, got {value!r}")
     if isinstance(value, numbers.Integral):
         v = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        v = int(value)  # exact (through float, ids beyond 2**53 would round)
     else:
         try:
             f = float(value)

@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
             help="two-stage ranking RANKER=RETRIEVER:N, e.g. ncf=svd:500 (repeatable)")] = None,
         default_model: Annotated[str | None, typer.Option(help="model used when a request names none")] = None,
         max_body: Annotated[int, typer.Option(help="largest request body in bytes")] = 1 << 20,
-        threads: Annotated[int, typer.Option(help="threads answering requests")] = 16,
+        threads: Annotated[int, typer.Option(help="threads waiting on requests (REST thread pool, gRPC)")] = 64,
         access_log: Annotated[bool, typer.Option(help="one JSON line per request on stderr")] = True,
     ) -> None:
         """Serve saved models over REST (and gRPC with --grpc-port), with the web page at /.

@@ -126,7 +126,7 @@ def _index(ids: IdMap, raw: Any) -> int:
     value = _coerce(ids, raw)
     if value is None:
         return -1
-    return int(ids.lookup(np.asarray([value], dtype=ids.ids.dtype))[0])
+    return ids.position(value.item() if isinstance(value, np.generic) else value)
 
 
 def _plain(v: Any) -> Any:

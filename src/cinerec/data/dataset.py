@@ -68,6 +68,15 @@ class IdMap:
         """Raw id(s) of index/indices."""
         return self.ids[index]
 
+    def position(self, raw: Any) -> int:
+        """Index of one raw id (already of the ids' type), -1 when unknown: a dict
+        lookup, for a server answering one id at a time."""
+        return self._positions.get(raw, -1)
+
+    @cached_property
+    def _positions(self) -> dict[Any, int]:
+        return {v: i for i, v in enumerate(self.ids.tolist())}
+
 
 @dataclass(frozen=True, eq=False)
 class Dataset:

@@ -96,6 +96,10 @@ class Recommender(ABC):
     handles_cold_items: ClassVar[bool] = False
     #: True when the model scores a `History` without retraining (the fold-in hooks).
     folds_in: ClassVar[bool] = False
+    #: True when `_score_pairs` / `_score_folded_pairs` give `_score` / `_score_folded`
+    #: at given pairs (factor models, per-pair networks), so a short candidate list (an
+    #: ANN index's, a pipeline's first stage) is scored pair by pair, not over the catalogue.
+    scores_pairs: ClassVar[bool] = False
     #: Classic models: table name -> attribute holding it (``{"Q": "Q_"}``); the
     #: names are also the arrays' names in `_state`.
     factor_attrs: ClassVar[dict[str, str]] = {}
@@ -164,6 +168,15 @@ class Recommender(ABC):
 
     def _explain_folded(self, folded: Any, row: int, items: np.ndarray) -> list[Explanation | None]:
         return [None] * len(items)
+
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``_score(users)`` at (users[j], items[j]) only (see `scores_pairs`): the rating
+        models' `_predict`; ranking models whose `_predict` is something else override."""
+        return self._predict(users, items)
+
+    def _score_folded_pairs(self, folded: Any, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """``_score_folded(folded)`` at (rows[j], items[j]) only (see `scores_pairs`)."""
+        return self._predict_folded(folded, rows, items)
 
     def _item_vectors(self) -> np.ndarray | None:
         """(n_items, d) item vectors for `similar_items` (None: the model has none)."""
@@ -364,29 +377,12 @@ class Recommender(ABC):
         self, basis: str, qs: list[Query], plans: list[tuple], k: int, explain: bool
     ) -> list[Recommendations]:
         users = np.array([-1 if p[1] is None else p[1] for p in plans], dtype=np.int64)
-        folded = None
-        if basis == "model":
-            scores = self._score(users)
-        elif basis == "fold-in":
-            folded = self._fold_in([p[2] for p in plans])
-            scores = self._score_folded(folded)
-        else:
-            scores = np.broadcast_to(self.item_baseline_, (len(qs), self.n_items_))
-        # float32 in place: the ranking overwrites the scores (masked entries are never
-        # returned); a copy keeps the scores only when risk aversion shifts them.
-        scores = np.asarray(scores, dtype=np.float32)
-        if not (scores.flags.writeable and scores.flags.c_contiguous) or np.shares_memory(scores, self.item_baseline_):
-            scores = np.array(scores, dtype=np.float32, order="C")
+        folded = self._fold_in([p[2] for p in plans]) if basis == "fold-in" else None
         lam = np.array([float(q.risk_aversion) for q in qs], dtype=np.float32)
-        ranking = scores
-        if lam.any():
-            scores = scores.copy()
-            ranking -= lam[:, None] * self.item_sigma_[None, :]
-        if basis == "fallback" or not self.handles_cold_items:
-            ranking[:, self.item_counts_ == 0] = -np.inf
-        self._mask(ranking, qs, plans)
-
-        top = top_k(ranking, k)
+        if self._scores_candidates_only(basis, qs):
+            top, top_scores = self._rank_candidates(basis, qs, plans, users, folded, lam, k)
+        else:
+            top, top_scores = self._rank_catalogue(basis, qs, plans, users, folded, lam, k)
         counts = np.array([len(t) for t in top])
         flat = np.concatenate(top) if len(top) else np.empty(0, np.int64)
         rows = np.repeat(np.arange(len(qs)), counts)
@@ -398,7 +394,6 @@ class Recommender(ABC):
             else:
                 known = users[rows] if basis == "model" else np.full(flat.shape[0], -1)
                 predicted = self.predict(known, flat)
-        top_scores = scores[rows, flat]
         out = []
         start = 0
         for j in range(len(qs)):
@@ -429,6 +424,71 @@ class Recommender(ABC):
             )
             start = end
         return out
+
+    def _rank_catalogue(self, basis: str, qs: list[Query], plans: list[tuple], users: np.ndarray, folded: Any,
+                        lam: np.ndarray, k: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """Top-k per query over the whole catalogue: (item indices per query, their
+        scores, concatenated)."""
+        if basis == "model":
+            scores = self._score(users)
+        elif basis == "fold-in":
+            scores = self._score_folded(folded)
+        else:
+            scores = np.broadcast_to(self.item_baseline_, (len(qs), self.n_items_))
+        # float32 in place: the ranking overwrites the scores (masked entries are never
+        # returned); a copy keeps the scores only when risk aversion shifts them.
+        scores = np.asarray(scores, dtype=np.float32)
+        if not (scores.flags.writeable and scores.flags.c_contiguous) or np.shares_memory(scores, self.item_baseline_):
+            scores = np.array(scores, dtype=np.float32, order="C")
+        ranking = scores
+        if lam.any():
+            scores = scores.copy()
+            ranking -= lam[:, None] * self.item_sigma_[None, :]
+        if basis == "fallback" or not self.handles_cold_items:
+            ranking[:, self.item_counts_ == 0] = -np.inf
+        self._mask(ranking, qs, plans)
+        top = top_k(ranking, k)
+        rows = np.repeat(np.arange(len(qs)), [len(t) for t in top])
+        return top, scores[rows, np.concatenate(top) if top else np.empty(0, np.int64)]
+
+    def _scores_candidates_only(self, basis: str, qs: list[Query]) -> bool:
+        """Whether to score only the queries' candidates, pair by pair: the model's pair
+        scores equal its catalogue scores (`scores_pairs`), every query has a candidate
+        list (an ANN index's, a first stage's), and the lists are short."""
+        if not self.scores_pairs or basis == "fallback" or any(q.candidates is None for q in qs):
+            return False
+        return sum(len(q.candidates) for q in qs) * 4 <= len(qs) * self.n_items_  # type: ignore[arg-type]
+
+    def _rank_candidates(self, basis: str, qs: list[Query], plans: list[tuple], users: np.ndarray, folded: Any,
+                         lam: np.ndarray, k: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """`_rank_catalogue` restricted to each query's candidates, scoring only those
+        pairs (same scores, same exclusions, same ties: lower item index first)."""
+        cands = [np.unique(self._items_arg(q.candidates, "candidates")) for q in qs]
+        counts = np.array([len(c) for c in cands])
+        rows = np.repeat(np.arange(len(qs)), counts)
+        flat = np.concatenate(cands) if cands else np.empty(0, np.int64)
+        if basis == "model":
+            pair = self._score_pairs(users[rows], flat)
+        else:
+            pair = self._score_folded_pairs(folded, rows, flat)
+        pair = np.asarray(pair, dtype=np.float32)
+        ranked = pair - lam[rows] * self.item_sigma_[flat] if lam.any() else pair.copy()
+        if not self.handles_cold_items:
+            ranked[self.item_counts_[flat] == 0] = -np.inf
+        excluded = [self.excluded_items(q, plan) for q, plan in zip(qs, plans, strict=True)]
+        ex_rows = np.repeat(np.arange(len(qs)), [len(e) for e in excluded])
+        if ex_rows.size:
+            keys = rows * self.n_items_ + flat
+            ranked[np.isin(keys, ex_rows * self.n_items_ + np.concatenate(excluded))] = -np.inf
+        width = int(counts.max()) if counts.size else 0
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if counts.size else counts
+        col = np.arange(flat.shape[0]) - np.repeat(starts, counts)
+        grid = np.full((len(qs), max(width, 1)), -np.inf, dtype=np.float32)
+        grid[rows, col] = ranked
+        picked = top_k(grid, k)
+        top = [cands[j][p] for j, p in enumerate(picked)]
+        at = np.concatenate([starts[j] + p for j, p in enumerate(picked)]) if picked else np.empty(0, np.int64)
+        return top, pair[at.astype(np.int64)]
 
     def _mask(self, ranking: np.ndarray, qs: list[Query], plans: list[tuple]) -> None:
         """-inf on excluded items: seen (train and history), ``exclude``, non-candidates."""

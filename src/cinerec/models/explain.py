@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 if TYPE_CHECKING:
     from cinerec.data.catalogue import Catalogue
 
@@ -137,12 +139,21 @@ class ScoreBreakdown(Explanation):
     kind: ClassVar[str] = "score_breakdown"
     caption: ClassVar[str] = "why: the predicted rating taken apart"
 
+    @classmethod
+    def biased_mf(cls, mu: float, user_bias: float, item_biases: Any, tastes: Any) -> list[ScoreBreakdown]:
+        """One breakdown per item of ``mu + b_u + b_i + <p_u, q_i>`` (biased MF)."""
+        mu, bu = float(mu), float(user_bias)
+        return [
+            cls((("global mean", mu), ("movie bias", b), ("your bias", bu), ("taste match", t)), mu + b + bu + t)
+            for b, t in zip(np.asarray(item_biases, dtype=np.float64).tolist(),
+                            np.asarray(tastes, dtype=np.float64).tolist(), strict=True)
+        ]
+
     def to_text(self, catalogue: Catalogue | None = None) -> str:
         if not self.parts:
             return f"{self.total:.2f}"
-        first, *rest = self.parts
-        text = f"{first[0]} {first[1]:.2f}" + "".join(f" {v:+.2f} {k}" for k, v in rest)
-        return f"{text} = {self.total:.2f}"
+        (label, value), rest = self.parts[0], self.parts[1:]
+        return f"{label} {value:.2f}{''.join([f' {v:+.2f} {k}' for k, v in rest])} = {self.total:.2f}"
 
     def _fields(self, catalogue: Catalogue | None) -> dict[str, Any]:
         return {"parts": [{"label": k, "value": float(v)} for k, v in self.parts], "total": float(self.total)}

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import itertools
 import math
 import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from cinerec.data.catalogue import Catalogue
 from cinerec.errors import CinerecError, ConfigError, NotFound, ServiceError, Unauthorized
 from cinerec.models.base import Recommender
 from cinerec.models.query import History, Query, Recommendations
+from cinerec.serving.coalesce import Coalescer
 
 #: Largest list one request may ask for (a k beyond it is a 400, not a slow answer).
 MAX_K = 1000
@@ -98,7 +101,12 @@ class ServedModel:
     load_seconds: float
     retriever: Any = None  # a cinerec.serving.index.Retriever, or None (exact)
     first_stage: tuple[str, int] | None = None  # (retriever model name, candidates)
-    genres: list[Any] | None = None
+    #: Per item index: {"movieId", "title", "genres"}, built once at load (every answer
+    #: that lists movies starts from these; never mutate one).
+    cards: list[dict[str, Any]] = field(default_factory=list)
+
+    def card(self, i: int) -> dict[str, Any]:
+        return self.cards[i]
 
     def info(self) -> dict[str, Any]:
         compression = (self.manifest.get("compression") or {}) if isinstance(self.manifest, dict) else {}
@@ -132,6 +140,8 @@ class ServiceConfig:
     pipelines: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     default_model: str | None = None
     verify_checksums: bool = True
+    #: Most single requests answered by one batched call (`Coalescer`); 1: never batch.
+    coalesce: int = 64
 
 
 def parse_artifact_args(values: Sequence[str]) -> dict[str, Path]:
@@ -179,6 +189,7 @@ class RecommendationService:
             set(int(u) for u in store.users_with_feedback()) if store is not None else set()
         )
         self._feedback_lock = threading.Lock()
+        self.coalescer = Coalescer(self.recommend_many, max_batch=config.coalesce)
         self.reload()
 
     # ---- models ----------------------------------------------------------------------
@@ -208,7 +219,8 @@ class RecommendationService:
                 f"model {name!r} ({path}) is a format-1 artifact without ids; "
                 f"run `cinerec upgrade {path}` once, then serve it"
             )
-        served = ServedModel(name, Path(path), model, model.catalogue, manifest, 0.0)
+        served = ServedModel(name, Path(path), model, model.catalogue, manifest, 0.0,
+                             cards=_item_cards(model.catalogue))
         if self.config.index != "exact":
             served.retriever = self._build_index(served)
         served.load_seconds = time.perf_counter() - start
@@ -253,7 +265,20 @@ class RecommendationService:
 
     # ---- recommendations ---------------------------------------------------------------
     def recommend(self, request: RecommendRequest) -> dict[str, Any]:
-        return self.recommend_many([request])[0]
+        """One answer; concurrent calls are computed together (`Coalescer`), each still
+        gets its own answer or its own error."""
+        return self.coalescer.submit(request)
+
+    def recommend_future(self, request: RecommendRequest, finish: Any = None) -> Future:
+        """`recommend` as a `concurrent.futures.Future` (asyncio: `asyncio.wrap_future`);
+        ``finish(answer)``, when given, runs on the compute thread (a transport's encoding)."""
+        return self.coalescer.submit_future(request, finish)
+
+    def close(self) -> None:
+        """Answer the queued requests, stop the coalescer, close the store."""
+        self.coalescer.close()
+        if self.store is not None:
+            self.store.close()
 
     def recommend_many(self, requests: Sequence[RecommendRequest]) -> list[dict[str, Any]]:
         """Answers to many requests; requests to the same model are scored together."""
@@ -272,6 +297,8 @@ class RecommendationService:
         return out  # type: ignore[return-value]
 
     def _recommend_on(self, s: ServedModel, requests: list[RecommendRequest]) -> list[dict[str, Any]]:
+        requests = [r if r.user is None or type(r.user) is int else
+                    dataclasses.replace(r, user=_user_id(r.user)) for r in requests]
         queries = [self._query(s, r) for r in requests]
         ks = [self._k(r.k) for r in requests]
         k = max(ks)
@@ -296,11 +323,11 @@ class RecommendationService:
 
     def _query(self, s: ServedModel, r: RecommendRequest) -> Query:
         cat = s.catalogue
-        user_index = None
+        user = user_index = None
         if r.user is not None:
-            user = _checked(validate.integer, "user", r.user, lo=-validate.INT64_MAX, hi=validate.INT64_MAX)
+            user = _user_id(r.user)
             user_index = cat.user_index(user)  # -1: unknown (the model explains its fallback)
-        history = self._history(s, r)
+        history = self._history(s, r, user)
         risk = _checked(validate.risk_aversion, r.risk_aversion)
         return Query(
             user=user_index,
@@ -311,7 +338,7 @@ class RecommendationService:
             risk_aversion=risk,
         )
 
-    def _history(self, s: ServedModel, r: RecommendRequest) -> History | None:
+    def _history(self, s: ServedModel, r: RecommendRequest, user: int | None) -> History | None:
         """The request's history over the user's stored feedback (the request wins)."""
         if len(r.history) > MAX_HISTORY:
             raise ServiceError(f"a history holds at most {MAX_HISTORY} ratings, got {len(r.history)}",
@@ -322,7 +349,7 @@ class RecommendationService:
             items = self._movies(s.catalogue, [h.movie_id for h in r.history], "history")
             ratings = np.array([_rating(h.rating, lo, hi, f"rating of movie {h.movie_id}") for h in r.history])
             given = History(items, ratings)
-        stored = self._stored_history(s, r.user)
+        stored = self._stored_history(s, user)
         if stored is None:
             return given
         return stored if given is None else given.merged_over(stored.items, stored.ratings)
@@ -374,24 +401,18 @@ class RecommendationService:
 
     def _render(self, s: ServedModel, r: RecommendRequest, rec: Recommendations, k: int) -> dict[str, Any]:
         cat = s.catalogue
-        items = []
         n = min(k, len(rec))
-        titles = cat.titles(rec.items[:n])
-        for j in range(n):
-            i = int(rec.items[j])
-            item: dict[str, Any] = {
-                "rank": j + 1,
-                "movieId": _plain(cat.item_ids.raw(i)),
-                "title": titles[j],
-                "genres": _genres(s, i),
-                "score": _finite(rec.scores[j]),
-                "predicted_rating": None if rec.predicted_ratings is None else _finite(rec.predicted_ratings[j]),
-                "confidence": _finite(rec.confidence[j]),
-                "sigma": _finite(rec.sigma[j]),
-            }
-            why = rec.explanations[j] if r.explain and j < len(rec.explanations) else None
-            item["explanation"] = why.to_dict(cat) if why is not None else None
-            items.append(item)
+        idx = rec.items[:n].tolist()
+        scores = _finite_list(rec.scores[:n])
+        predicted = [None] * n if rec.predicted_ratings is None else _finite_list(rec.predicted_ratings[:n])
+        confidence, sigma = _finite_list(rec.confidence[:n]), _finite_list(rec.sigma[:n])
+        whys = rec.explanations if r.explain else ()
+        items = [
+            {"rank": j + 1, **s.cards[i], "score": scores[j], "predicted_rating": predicted[j],
+             "confidence": confidence[j], "sigma": sigma[j],
+             "explanation": whys[j].to_dict(cat) if j < len(whys) and whys[j] is not None else None}
+            for j, i in enumerate(idx)
+        ]
         return {
             "model": s.name,
             "user": r.user,
@@ -410,9 +431,7 @@ class RecommendationService:
     def _item_record(self, s: ServedModel, i: int) -> dict[str, Any]:
         m = s.model
         return {
-            "movieId": _plain(s.catalogue.item_ids.raw(i)),
-            "title": s.catalogue.titles([i])[0],
-            "genres": _genres(s, i),
+            **s.cards[i],
             "n_ratings": int(m.item_counts_[i]),
             "mean_rating": _finite(m.item_baseline_[i]),
             "sigma": _finite(m.item_sigma_[i]),
@@ -434,15 +453,13 @@ class RecommendationService:
             raise ServiceError(f"model {s.name!r} ({s.model.name}) has no item vectors to compare",
                                code="unsupported")
         sim = s.model.similar_items(i, k)
-        titles = s.catalogue.titles(sim.items)
         return {
             "model": s.name,
             "movie": self._item_record(s, i),
             "measure": sim.measure,
             "items": [
-                {"rank": j + 1, "movieId": _plain(s.catalogue.item_ids.raw(int(x))), "title": titles[j],
-                 "genres": _genres(s, int(x)), "similarity": _finite(v)}
-                for j, (x, v) in enumerate(zip(sim.items, sim.scores, strict=True))
+                {"rank": j + 1, **s.cards[x], "similarity": v}
+                for j, (x, v) in enumerate(zip(sim.items.tolist(), _finite_list(sim.scores), strict=True))
             ],
         }
 
@@ -460,7 +477,7 @@ class RecommendationService:
         included): the same path as a recommendation restricted to that one movie."""
         s = self.served(model)
         i = self._known_movie(s, movie_id)
-        user = _checked(validate.integer, "user", user, lo=-validate.INT64_MAX, hi=validate.INT64_MAX)
+        user = _user_id(user)
         raw = s.catalogue.item_ids.raw(i)
         req = RecommendRequest(user=user, k=1, candidates=(_plain(raw),), exclude_seen=False, model=s.name)
         ans = self.recommend(req)
@@ -484,7 +501,7 @@ class RecommendationService:
         now = int(time.time())
         out = []
         for r in rows:
-            user = _checked(validate.integer, "user", r.user, lo=-validate.INT64_MAX, hi=validate.INT64_MAX)
+            user = _user_id(r.user)
             movie = _checked(validate.integer, "movieId", r.movie_id)
             if not any(m.catalogue.item_index(movie) >= 0 for m in self._models.values()):
                 raise ServiceError(f"movie {movie} is not in the catalogue", code="unknown_movie")
@@ -528,12 +545,26 @@ def check_api_key(configured: str | None, x_api_key: str | None, authorization: 
         raise Unauthorized(f"a valid API key is required ({where})")
 
 
+_RID_PREFIX = os.urandom(4).hex()
+_rid_counter = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """An id for a request that came without one: a random per-process prefix and a
+    counter (unique across processes and restarts; no syscall per call, unlike uuid4)."""
+    return f"{_RID_PREFIX}{next(_rid_counter):08x}"
+
+
 def _checked(fn: Any, *args: Any, **kw: Any) -> Any:
     """A validate.* call whose ConfigError becomes a 400 ServiceError."""
     try:
         return fn(*args, **kw)
     except ConfigError as e:
         raise ServiceError(str(e), code="bad_value") from e
+
+
+def _user_id(value: Any) -> int:
+    return _checked(validate.integer, "user", value, lo=-validate.INT64_MAX, hi=validate.INT64_MAX)
 
 
 def _rating(value: Any, lo: float, hi: float, what: str) -> float:
@@ -553,15 +584,26 @@ def _finite(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _genres(s: ServedModel, i: int) -> list[str]:
-    if s.genres is None:
-        items = s.catalogue.items
-        if items is None or "genres" not in items.columns:
-            s.genres = []
-        else:
-            s.genres = [
-                [] if g is None else (list(g) if not isinstance(g, str) else
-                                      [x for x in g.split("|") if x and x != "(no genres listed)"])
-                for g in items.get_column("genres").to_list()
-            ]
-    return s.genres[i] if i < len(s.genres) else []
+def _finite_list(values: np.ndarray) -> list[float | None]:
+    """Python floats, None where not finite (JSON has no NaN or infinity)."""
+    arr = np.asarray(values, dtype=np.float64)
+    out = arr.tolist()
+    if not np.isfinite(arr).all():
+        out = [v if math.isfinite(v) else None for v in out]
+    return out
+
+
+def _item_cards(cat: Catalogue) -> list[dict[str, Any]]:
+    """{"movieId", "title", "genres"} of every item (see `ServedModel.cards`)."""
+    n = len(cat.item_ids)
+    raw = np.asarray(cat.item_ids.raw(np.arange(n))).tolist()
+    titles = cat.titles(np.arange(n))
+    genres: list[Any] = [[]] * n
+    if cat.items is not None and "genres" in cat.items.columns:
+        genres = [
+            [] if g is None else (list(g) if not isinstance(g, str) else
+                                  [x for x in g.split("|") if x and x != "(no genres listed)"])
+            for g in cat.items.get_column("genres").to_list()
+        ][:n]
+        genres += [[]] * (n - len(genres))
+    return [{"movieId": m, "title": t, "genres": g} for m, t, g in zip(raw, titles, genres, strict=True)]

@@ -208,6 +208,37 @@ class ModelChecks:
             np.testing.assert_allclose(rec.scores, single.scores, rtol=1e-6)
             assert rec.basis == single.basis
 
+    def test_candidate_lists_rank_as_the_catalogue_does(self, fitted: Recommender, data) -> None:
+        """Short candidate lists (an ANN index's, a pipeline's) give the lists the
+        catalogue-wide ranking restricted to them gives, whichever path scores them."""
+        train = data[0]
+        rng = np.random.default_rng(3)
+        warm_items = np.flatnonzero(train.item_counts > 0)
+        seen = fitted.seen_items(7)
+        queries = []
+        for j, user in enumerate([7, 8, 9, 12]):
+            cands = rng.choice(warm_items, 12, replace=False)
+            cands = np.concatenate([cands, seen[:3], [COLD_ITEM]])  # seen and cold ones are never picked
+            queries.append(Query(user=user, candidates=cands, exclude=cands[:2], risk_aversion=0.5 * j))
+        if fitted.folds_in:
+            queries.append(Query(history=fitted.train_history(7), candidates=rng.choice(warm_items, 15, replace=False)))
+        assert fitted._scores_candidates_only("model", queries[:4]) == fitted.scores_pairs
+        got = fitted.recommend_batch(queries, k=6)
+        for q, rec in zip(queries, got, strict=True):
+            whole = fitted.recommend(Query(user=q.user, history=q.history, exclude=q.exclude,
+                                           risk_aversion=q.risk_aversion), k=fitted.n_items_)
+            keep = np.isin(whole.items, q.candidates)
+            np.testing.assert_array_equal(rec.items, whole.items[keep][:6])
+            np.testing.assert_allclose(rec.scores, whole.scores[keep][:6], rtol=1e-4, atol=1e-5)
+            assert COLD_ITEM not in rec.items and not np.isin(rec.items, q.exclude).any()
+        if fitted.scores_pairs:  # the promise behind the pair path, stated directly
+            users = np.array([7, 8, 9, 12])
+            rows = np.repeat(np.arange(4), 10)
+            items = rng.choice(warm_items, 40)
+            np.testing.assert_allclose(np.asarray(fitted._score_pairs(users[rows], items), dtype=np.float64),
+                                       np.asarray(fitted._score(users), dtype=np.float64)[rows, items],
+                                       rtol=1e-4, atol=1e-4)
+
     # ---- fold-in -----------------------------------------------------------------------
     def test_fold_in_of_a_new_user(self, fitted: Recommender, data) -> None:
         """A user's own training ratings, given as a history of a stranger, must give

@@ -131,6 +131,7 @@ class Bias(Recommender):
     """
 
     name = "bias"
+    scores_pairs = True
     folds_in = True
 
     class Config(ModelConfig):

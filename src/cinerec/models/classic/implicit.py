@@ -249,6 +249,7 @@ class IALS(Recommender):
     """
 
     name = "ials"
+    scores_pairs = True
     predicts_ratings = False
     folds_in = True
     factor_attrs = {"X": "X_", "Y": "Y_"}
@@ -295,6 +296,12 @@ class IALS(Recommender):
 
     def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.item_baseline_[items].astype(np.float64)
+
+    def _score_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return np.einsum("nk,nk->n", tb.rows(self.X_, users), tb.rows(self.Y_, items))
+
+    def _score_folded_pairs(self, folded: tuple[np.ndarray, list], rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return np.einsum("nk,nk->n", folded[0][rows], tb.rows(self.Y_, items))
 
     # ---- fold-in and explanations -------------------------------------------------------
     def _solve(self, items: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

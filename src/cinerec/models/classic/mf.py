@@ -69,6 +69,7 @@ class BiasedFactorModel(Recommender):
     """
 
     folds_in = True
+    scores_pairs = True
     factor_attrs = {"P": "P_", "Q": "Q_"}
     #: Whether predictions include the user and item biases.
     uses_biases: bool = True
@@ -124,14 +125,9 @@ class BiasedFactorModel(Recommender):
 
     # ---- explanations and similarity -------------------------------------------------
     def _breakdown(self, u: np.ndarray, bu: float, items: np.ndarray) -> list[Explanation | None]:
-        q = tb.rows(self.Q_, np.asarray(items, dtype=np.int64))
-        taste = q.astype(np.float64) @ np.asarray(u, dtype=np.float64)
-        out: list[Explanation | None] = []
-        for j, i in enumerate(items):
-            parts = (("global mean", self.mu_), ("movie bias", float(self.bi_[i])),
-                     ("your bias", float(bu)), ("taste match", float(taste[j])))  # fmt: skip
-            out.append(ScoreBreakdown(parts, sum(v for _, v in parts)))
-        return out
+        items = np.asarray(items, dtype=np.int64)
+        taste = tb.rows(self.Q_, items).astype(np.float64) @ np.asarray(u, dtype=np.float64)
+        return list(ScoreBreakdown.biased_mf(self.mu_, bu, self.bi_[items], taste))
 
     def explain(self, user: int, item: int) -> Explanation | None:
         return self._explain_many(user, np.array([item]))[0]

@@ -68,6 +68,7 @@ class TorchMF(TorchRecommender):
     """Biased MF with Adam and per-batch L2 (target RMSE ~0.86 on ml-latest-small)."""
 
     name = "mf-torch"
+    scores_pairs = True
     folds_in = True
     Config: ClassVar[type[ModelConfig]] = TorchMFConfig
     embedding_paths = ("user_emb", "item_emb")
@@ -130,20 +131,20 @@ class TorchMF(TorchRecommender):
         dot = np.einsum("nk,nk->n", U[rows].astype(np.float64), self._item_rows(items).astype(np.float64))
         return float(self._module().global_mean) + b[rows] + self._item_bias()[items] + dot
 
+    @torch.no_grad()
     def _breakdown(self, u: np.ndarray, bu: float, items: np.ndarray) -> list[Explanation | None]:
+        items = np.asarray(items, dtype=np.int64)
         taste = self._item_rows(items).astype(np.float64) @ u.astype(np.float64)
-        bi = self._item_bias()
-        mu = float(self._module().global_mean)
-        out: list[Explanation | None] = []
-        for j, i in enumerate(items):
-            parts = (("global mean", mu), ("movie bias", float(bi[i])), ("your bias", bu),
-                     ("taste match", float(taste[j])))  # fmt: skip
-            out.append(ScoreBreakdown(parts, sum(v for _, v in parts)))
-        return out
+        idx = torch.as_tensor(items, device=self.device)
+        bi = self._module().item_bias(idx).float().cpu().numpy()[:, 0]
+        return list(ScoreBreakdown.biased_mf(float(self._module().global_mean), bu, bi, taste))
 
     def explain(self, user: int, item: int) -> Explanation | None:
+        return self._explain_many(user, np.array([item]))[0]
+
+    def _explain_many(self, user: int, items: np.ndarray) -> list[Explanation | None]:
         u, bu = self._user_part(user)
-        return self._breakdown(u, bu, np.array([item]))[0]
+        return self._breakdown(u, bu, items)
 
     def _explain_folded(self, folded: tuple[np.ndarray, np.ndarray], row: int, items: np.ndarray) -> list[Explanation | None]:
         return self._breakdown(folded[0][row], float(folded[1][row]), items)

@@ -217,6 +217,7 @@ class NCF(TorchRecommender):
     """Paper 002's deep CF network (see the module docstring for fidelity notes)."""
 
     name = "ncf"
+    scores_pairs = True
     Config: ClassVar[type[ModelConfig]] = NCFConfig
     embedding_paths = ("user_emb", "item_emb")
 

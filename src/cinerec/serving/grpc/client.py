@@ -2,8 +2,8 @@
 
 ``RecommenderClient("127.0.0.1:50051")`` has one method per rpc; each answers what the
 matching REST route answers (keys ``movieId``, ``predicted_rating`` ... with None where
-the REST JSON has null). Explanation ``fields`` travel as a protobuf Struct, so their
-numbers come back as floats (``3.0`` where REST says ``3``; equal in Python).
+the REST JSON has null). Explanations travel as one typed message per kind and come
+back as the REST JSON's dicts.
 
 A refusal raises the `ServiceError` family the service itself raises (`NotFound`,
 `Unauthorized`, else `ServiceError`) with ``status`` the HTTP status, ``code`` the
@@ -18,7 +18,6 @@ from types import TracebackType
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
 from cinerec.errors import NotFound, ServiceError, Unauthorized
 from cinerec.serving.grpc import cinerec_pb2 as pb
@@ -215,7 +214,23 @@ def _explanation(message: Any, name: str) -> dict[str, Any] | None:
     if not message.HasField(name):
         return None
     e = getattr(message, name)
-    return {"kind": e.kind, "text": e.text, **json_format.MessageToDict(e.fields)}
+    which = e.WhichOneof("detail")
+    return {"kind": e.kind, "text": e.text, **(_fields(getattr(e, which)) if which else {})}
+
+
+def _fields(m: Any) -> dict[str, Any]:
+    """A message as the REST JSON has it: every field by name, None for an unset
+    optional one, nested messages as dicts (ints stay ints, unlike json_format)."""
+    out: dict[str, Any] = {}
+    for f in m.DESCRIPTOR.fields:
+        v = getattr(m, f.name)
+        if f.is_repeated:
+            out[f.name] = [_fields(x) for x in v] if f.message_type is not None else list(v)
+        elif f.has_presence and not m.HasField(f.name):
+            out[f.name] = None
+        else:
+            out[f.name] = _fields(v) if f.message_type is not None else v
+    return out
 
 
 def _scored(x: pb.RecommendedItem) -> dict[str, Any]:
