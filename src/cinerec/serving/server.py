@@ -100,7 +100,6 @@ def run(settings: ServerSettings, service: RecommendationService | None = None) 
     service = service or build_service(settings)
     _freeze_loaded_objects()
     _one_math_thread_per_request()
-    sys.setswitchinterval(float(os.environ.get("CINEREC_SWITCH", "0.005")))
     app = create_app(service, api_key=settings.api_key, max_body_bytes=settings.max_body_bytes,
                      access_log=settings.access_log, threads=settings.workers_threads)
     grpc_server = None
