@@ -121,7 +121,8 @@ def _items_option(catalogue, text: str | None, what: str):
         raise ConfigError(f"{what} expects comma-separated movie ids, got {text!r}") from None
 
 
-def _fit_options(device: str, threads: int, checkpoint_dir: Path | None, resume: bool, quiet: bool) -> Any:
+def _fit_options(device: str, threads: int, checkpoint_dir: Path | None, resume: bool, quiet: bool,
+                 comm_hook: str = "none") -> Any:
     from cinerec.train.options import fit_options
 
     return fit_options(
@@ -130,7 +131,51 @@ def _fit_options(device: str, threads: int, checkpoint_dir: Path | None, resume:
         checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None,
         resume=resume,
         progress=not quiet,
+        comm_hook=comm_hook,
     )
+
+
+def _launched_world_size() -> int:
+    """WORLD_SIZE when torchrun started this process (1 otherwise), torch-free."""
+    import os
+
+    value = os.environ.get("WORLD_SIZE", "1")
+    return validate.integer("WORLD_SIZE", value, lo=1)
+
+
+def _join_process_group(device: str) -> int:
+    from cinerec.train import distributed
+
+    distributed.init_from_env(device)
+    return distributed.world()[0]
+
+
+def _relaunch_under_torchrun(nproc: int) -> int:
+    """``torchrun --standalone --nproc-per-node N -m cinerec <this command without
+    --nproc>``; its exit status (non-zero when a rank failed)."""
+    import os
+    import sys
+
+    from torch.distributed.run import main as torchrun
+
+    args, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            args.append(a)
+    # torchrun's default (and its warning when unset): one math thread per process
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    try:
+        torchrun(["--standalone", "--nnodes", "1", "--nproc-per-node", str(nproc), "-m", "cinerec", *args])
+    except SystemExit as e:
+        return int(e.code or 0)
+    except Exception as e:  # torch's ChildFailedError: its message names the failed rank
+        typer.echo(f"error: a training process failed: {e}", err=True)
+        return 1
+    return 0
 
 
 def register(app: typer.Typer) -> None:
@@ -170,24 +215,49 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[bool, typer.Option(help="torch models: continue from --checkpoint-dir")] = False,
         fmt: Annotated[str, typer.Option("--format", help="table|json|csv|md")] = "table",
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
+        nproc: Annotated[int, typer.Option(help="torch models: train on N processes (DDP; gloo on CPU)")] = 1,
+        comm_hook: Annotated[
+            str, typer.Option(help="distributed runs: gradient compression none|fp16|bf16|powersgd")
+        ] = "none",
     ) -> None:
-        """Fit MODEL on a split of a data set and save it as an artifact folder."""
+        """Fit MODEL on a split of a data set and save it as an artifact folder.
+
+        ``--nproc N`` trains a torch model on N processes of this machine (it runs
+        ``torchrun --standalone --nproc-per-node N -m cinerec train ...``); launched by
+        torchrun yourself (several machines: ``--nnodes``, ``--rdzv-endpoint``), each
+        process joins the group and rank 0 writes the artifact and the report."""
         from cinerec import artifacts, experiment
+        from cinerec.models.registry import model_class
 
         _check_format(fmt)
         k = validate.k(k)
         seed = validate.seed(seed, "--seed")
-        artifacts.check_output(out, overwrite=force)  # before any data is read
-        overrides = experiment.parse_overrides(set_, config)
-        from cinerec.models.registry import model_class
+        nproc = validate.integer("--nproc", nproc, lo=1, hi=1024)
+        launched = _launched_world_size()
+        if (nproc > 1 or launched > 1) and model_class(model).table_backend != "torch":
+            raise ConfigError(f"{model} is not a torch model: it trains in one process (see docs/scaling.md)")
+        if nproc > 1 and launched == 1:
+            artifacts.check_output(out, overwrite=force)
+            raise typer.Exit(_relaunch_under_torchrun(nproc))
+        rank = _join_process_group(device) if launched > 1 else 0
+        try:
+            if rank == 0:
+                artifacts.check_output(out, overwrite=force)  # before any data is read
+            overrides = experiment.parse_overrides(set_, config)
+            model_class(model)(overrides)  # validate the config before loading data
+            options = _fit_options(device, threads, checkpoint_dir, resume, quiet or rank != 0, comm_hook)
+            ctx = experiment.load_context(data, split, seed, progress=not quiet and rank == 0)
+            _, report = experiment.train(
+                model, ctx, overrides, out=out if rank == 0 else None, evaluate_after=evaluate and rank == 0,
+                k=k, progress=not quiet and rank == 0, options=options, overwrite=force,
+            )
+        finally:
+            if launched > 1:
+                from cinerec.train import distributed
 
-        model_class(model)(overrides)  # validate the config before loading data
-        options = _fit_options(device, threads, checkpoint_dir, resume, quiet)
-        ctx = experiment.load_context(data, split, seed, progress=not quiet)
-        _, report = experiment.train(
-            model, ctx, overrides, out=out, evaluate_after=evaluate, k=k, progress=not quiet,
-            options=options, overwrite=force,
-        )
+                distributed.leave()
+        if rank != 0:
+            return
         if report is not None:
             _print_reports([report], fmt)
         if not quiet:

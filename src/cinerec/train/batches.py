@@ -7,9 +7,12 @@ model with batch 64 spends its time in torch, not in Python. A model that needs 
 negatives or padded histories each epoch writes its own source (any object with
 ``batches(epoch, generator)``, ``to(device)`` and ``n_rows``).
 
-Sharding (``shard=(rank, world_size)``) gives each process of a distributed run its own
-slice of every epoch's permutation; all ranks draw the same permutation (same seed), so
-together they see every row once per epoch.
+Sharding (``shard=(rank, world_size)``) gives each process of a distributed run its
+share of every *global* batch: all ranks draw the same permutation (same seed) and cut
+it into the batches one process would take; rank r takes rows r, r + world, ... of each.
+So together they see every row once per epoch, and a step of N processes averages the
+gradient of the very batch a single process would use (`cinerec.train.distributed`).
+A source that cannot shard is refused in a distributed run.
 """
 
 from __future__ import annotations
@@ -75,18 +78,21 @@ class TensorBatches:
         device = next(iter(self.tensors.values())).device
         perm = torch.randperm(self.n_rows, generator=generator).to(device)
         rank, world = self.shard
-        if world > 1:
-            perm = perm[rank::world]
         n = perm.shape[0]
-        # A last batch of one row is merged into the one before: BatchNorm cannot
-        # train on a single row.
+        # A last batch too small to give every rank two rows is merged into the one
+        # before (BatchNorm cannot train on a single row; DDP needs every rank in every
+        # step). One process: only a last batch of one row.
         starts = list(range(0, n, self.batch_size))
-        if len(starts) > 1 and n - starts[-1] == 1:
+        if len(starts) > 1 and n - starts[-1] < 2 * world:
             starts.pop()
         ends = starts[1:] + [n]
         for s, e in zip(starts, ends, strict=True):
-            idx = perm[s:e]
+            idx = perm[s:e] if world == 1 else perm[s:e][rank::world]
             yield {k: v[idx] for k, v in self.tensors.items()}
+
+    def sharded(self, rank: int, world: int) -> TensorBatches:
+        """This source as rank ``rank`` of ``world`` processes sees it."""
+        return TensorBatches(self.tensors, self.batch_size, (rank, world))
 
 
 def ordered_batches(tensors: Batch, batch_size: int) -> Iterator[Batch]:

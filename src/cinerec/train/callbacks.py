@@ -31,6 +31,8 @@ class TrainHistory:
     valid_loss: list[float | None] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     time_s: list[float] = field(default_factory=list)
+    #: Bytes this rank handed to all-reduce per epoch (distributed runs; empty otherwise).
+    comm_bytes: list[int] = field(default_factory=list)
     best_epoch: int | None = None
     best_loss: float | None = None
     stopped_early: bool = False

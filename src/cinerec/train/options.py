@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from cinerec.errors import ConfigError
 
 _DEVICE = re.compile(r"^(cpu|auto|cuda|cuda:\d+)$")
+#: DDP communication hooks `cinerec.train.distributed` registers by name.
+COMM_HOOKS = ("none", "fp16", "bf16", "powersgd")
 
 
 class FitOptions(BaseModel):
@@ -23,7 +25,7 @@ class FitOptions(BaseModel):
     ``cuda`` | ``cuda:N``; ``checkpoint_dir`` + ``resume`` continue an interrupted torch
     run; ``threads`` caps CPU threads of models that parallelise (0 = all cores);
     ``eval_batch_size`` bounds inference memory; ``mixed_precision`` autocasts on CUDA
-    only (CPU always runs fp32)."""
+    only (CPU always runs fp32); ``comm_hook`` compresses a distributed run's gradients."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -34,6 +36,16 @@ class FitOptions(BaseModel):
     threads: int = Field(0, ge=0, le=1024)
     eval_batch_size: int = Field(8192, ge=1)
     mixed_precision: bool = True
+    #: Gradient compression of a distributed run (a DDP communication hook): none |
+    #: fp16 | bf16 | powersgd; ignored in a single process.
+    comm_hook: str = "none"
+
+    @field_validator("comm_hook")
+    @classmethod
+    def _check_hook(cls, v: str) -> str:
+        if v not in COMM_HOOKS:
+            raise ValueError(f"comm_hook must be one of {', '.join(COMM_HOOKS)}, got {v!r}")
+        return v
 
     @field_validator("device")
     @classmethod

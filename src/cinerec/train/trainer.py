@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from cinerec.errors import ConfigError
+from cinerec.train import distributed
 from cinerec.train.batches import BatchSource, TensorBatches, ordered_batches
 from cinerec.train.callbacks import (
     Callback,
@@ -131,9 +132,19 @@ class Trainer:
         source = train if isinstance(train, BatchSource) else TensorBatches(train, cfg.batch_size)
         if source.n_rows <= 0:
             raise ConfigError("the training batch source has no rows")
+        rank, world = distributed.world()
+        if world > 1:
+            if not hasattr(source, "sharded"):
+                raise ConfigError(
+                    f"{type(source).__name__} cannot shard its batches (no sharded(rank, world)): "
+                    f"it cannot train on {world} processes"
+                )
+            source = source.sharded(rank, world)
         seed_everything(cfg.seed)
         module.to(self.device)
         source = source.to(self.device)
+        # Inside a process group the loss runs in DDP's forward (gradients averaged).
+        runner = distributed.wrap(module, batch_fn, self.device, opts.comm_hook) if world > 1 else None
         if isinstance(valid, dict):
             valid = {k: v.to(self.device) for k, v in valid.items()}
         optimizer = self._optimizer(module)
@@ -167,7 +178,7 @@ class Trainer:
                 cb.on_train_begin(state)
         try:
             while state.epoch < cfg.epochs and not state.stop:
-                self._run_epoch(state, source, batch_fn, valid, amp_dtype, scaler, deciding, recording)
+                self._run_epoch(state, source, batch_fn, valid, amp_dtype, scaler, deciding, recording, runner)
         finally:
             progress.on_train_end(state)
         for cb in everything:
@@ -186,10 +197,15 @@ class Trainer:
         scaler: Any,
         deciding: list[Callback],
         recording: list[Callback],
+        runner: nn.Module | None = None,
     ) -> None:
         cfg, h = self.config, state.history
         t0 = time.perf_counter()
-        train_loss = self._train_epoch(state, source, batch_fn, amp_dtype, scaler)
+        meter = distributed.CommMeter()
+        with meter.active() if runner is not None else nullcontext():
+            train_loss = self._train_epoch(state, source, batch_fn, amp_dtype, scaler, runner)
+        if runner is not None:
+            h.comm_bytes.append(meter.bytes)
         valid_loss = self._evaluate(state.module, batch_fn, valid, amp_dtype)
         watched = valid_loss if valid_loss is not None else train_loss
         state.epoch += 1
@@ -256,9 +272,10 @@ class Trainer:
         batch_fn: BatchFn,
         amp_dtype: torch.dtype | None,
         scaler: Any,
+        runner: nn.Module | None = None,
     ) -> float:
         cfg, module, optimizer = self.config, state.module, state.optimizer
-        module.train()
+        (runner or module).train()
         # Accumulate on device; one sync per epoch instead of one per batch.
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         weight = 0.0
@@ -266,7 +283,7 @@ class Trainer:
         for batch in source.batches(state.epoch, state.generator):
             rows = next(iter(batch.values())).shape[0]
             with self._autocast(amp_dtype):
-                loss, w = _split_loss(batch_fn(module, batch), rows)
+                loss, w = _split_loss(batch_fn(module, batch) if runner is None else runner(batch), rows)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -282,7 +299,9 @@ class Trainer:
                 optimizer.step()
             total += loss.detach().double() * w
             weight += float(w)
-        return float(total.item() / max(weight, 1e-12))
+        # Every rank reports (and decides on) the loss over all ranks' rows.
+        total_all, weight_all = distributed.all_reduce_sum([float(total.item()), weight], self.device)
+        return float(total_all / max(weight_all, 1e-12))
 
     @torch.no_grad()
     def _evaluate(
