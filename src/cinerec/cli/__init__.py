@@ -31,9 +31,9 @@ def version() -> None:
 
 
 def _register_all() -> None:
-    from cinerec.cli import compress, data, models, serve, stats
+    from cinerec.cli import compress, data, models, serve, stats, tune
 
-    for module in (data, models, stats, compress, serve):
+    for module in (data, models, stats, compress, serve, tune):
         module.register(app)
 
 

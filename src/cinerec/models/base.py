@@ -195,10 +195,13 @@ class Recommender(ABC):
 
     # ---- fitting ----------------------------------------------------------------
     def fit(
-        self, train: Dataset, valid: Dataset | None = None, options: FitOptions | dict | None = None
+        self, train: Dataset, valid: Dataset | None = None, options: FitOptions | dict | None = None,
+        callbacks: Sequence[Any] = (),
     ) -> Self:
         """Learn from ``train`` (``valid`` for early stopping where a model uses it);
-        ``options`` are run options (`FitOptions`: device, progress, threads ...)."""
+        ``options`` are run options (`FitOptions`: device, progress, threads ...);
+        ``callbacks`` (`cinerec.train.callbacks.Callback`) see every epoch of models
+        trained by the `Trainer` (the others have no epochs to show and ignore them)."""
         if train.n_ratings == 0:
             raise ConfigError(f"cannot fit {self.name!r} on an empty training set")
         if not np.isfinite(train.ratings).all():
@@ -207,6 +210,7 @@ class Recommender(ABC):
                 "(load data through cinerec.data, which validates it)"
             )
         self.options_ = fit_options(options)
+        self.fit_callbacks_ = tuple(callbacks)
         for key, value in fb.train_statistics(train).items():
             setattr(self, key + "_", value)
         self.compression = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import AliasChoices, Field
@@ -11,6 +11,7 @@ from cinerec.data.dataset import Dataset
 from cinerec.models.base import ModelConfig, Recommender
 from cinerec.models.explain import Explanation, Popularity, ScoreBreakdown
 from cinerec.models.query import History
+from cinerec.models.search import FloatRange, Param
 
 
 def fit_biases(
@@ -131,6 +132,8 @@ class Bias(Recommender):
     """
 
     name = "bias"
+    #: What `cinerec tune` searches (`cinerec.models.search`).
+    search_space: ClassVar[dict[str, Param]] = {"reg_u": FloatRange(1.0, 50.0, log=True), "reg_i": FloatRange(1.0, 50.0, log=True)}
     scores_pairs = True
     folds_in = True
 

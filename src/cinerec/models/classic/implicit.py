@@ -7,7 +7,7 @@ confidence (iALS) or the weight (EASE). They rank; they do not predict ratings, 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.linalg
@@ -23,6 +23,7 @@ from cinerec.models.classic import _kernels as K
 from cinerec.models.explain import BecauseYouRated, Explanation
 from cinerec.models.query import History
 from cinerec.models.retrieval import RetrievalSpace, factor_space
+from cinerec.models.search import FloatRange, IntRange, Param
 
 
 def recency_weights(train: Dataset, half_life: float | None) -> np.ndarray:
@@ -93,6 +94,8 @@ class EASE(Recommender):
     """
 
     name = "ease"
+    #: What `cinerec tune` searches (`cinerec.models.search`).
+    search_space: ClassVar[dict[str, Param]] = {"reg": FloatRange(10.0, 5000.0, log=True)}
     predicts_ratings = False
     folds_in = True
 
@@ -249,6 +252,8 @@ class IALS(Recommender):
     """
 
     name = "ials"
+    #: What `cinerec tune` searches (`cinerec.models.search`).
+    search_space: ClassVar[dict[str, Param]] = {"n_factors": IntRange(16, 256, log=True), "epochs": IntRange(5, 30), "reg": FloatRange(0.1, 100.0, log=True), "alpha": FloatRange(0.1, 50.0, log=True)}
     scores_pairs = True
     predicts_ratings = False
     folds_in = True

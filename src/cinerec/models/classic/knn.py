@@ -22,7 +22,7 @@ rated; on ml-latest-small's per-user temporal split NDCG@10 is 0.016 that way an
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,6 +35,7 @@ from cinerec.models.classic import _kernels as K
 from cinerec.models.classic.baseline import fit_biases, fold_in_biases
 from cinerec.models.explain import BecauseYouRated, Explanation, SimilarUsers
 from cinerec.models.query import History
+from cinerec.models.search import Choice, FloatRange, IntRange, Param
 
 Similarity = Literal["cosine", "pearson", "spearman", "pearson_baseline"]
 Ranking = Literal["similarity", "rating"]
@@ -198,6 +199,8 @@ class _KNN(Recommender):
 
     user_based: bool = False
     folds_in = True
+    #: What `cinerec tune` searches (`cinerec.models.search`).
+    search_space: ClassVar[dict[str, Param]] = {"k": IntRange(5, 100), "shrinkage": FloatRange(1.0, 500.0, log=True), "similarity": Choice(("cosine", "pearson", "pearson_baseline"))}
 
     Config = _KNNConfig
 

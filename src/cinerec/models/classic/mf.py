@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import AliasChoices, Field
@@ -31,6 +31,7 @@ from cinerec.models.explain import Explanation, ScoreBreakdown
 from cinerec.models.foldin import ridge_user_factors
 from cinerec.models.query import History
 from cinerec.models.retrieval import RetrievalSpace, factor_space
+from cinerec.models.search import FloatRange, IntRange, Param
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -179,6 +180,8 @@ class SVD(BiasedFactorModel):
     """
 
     name = "svd"
+    #: What `cinerec tune` searches (`cinerec.models.search`).
+    search_space: ClassVar[dict[str, Param]] = {"n_factors": IntRange(16, 256, log=True), "epochs": IntRange(10, 80), "lr": FloatRange(2e-3, 3e-2, log=True), "reg": FloatRange(5e-3, 0.2, log=True)}
 
     class Config(ModelConfig):
         n_factors: int = Field(200, ge=1)
@@ -274,6 +277,8 @@ class SVDpp(BiasedFactorModel):
     """
 
     name = "svdpp"
+    #: What `cinerec tune` searches (`cinerec.models.search`).
+    search_space: ClassVar[dict[str, Param]] = {"n_factors": IntRange(8, 128, log=True), "epochs": IntRange(10, 40), "lr": FloatRange(1e-3, 2e-2, log=True), "reg": FloatRange(5e-3, 0.2, log=True)}
     factor_attrs = {"P": "P_", "Q": "Q_", "Y": "Y_"}
 
     class Config(ModelConfig):
@@ -363,6 +368,8 @@ class ALS(BiasedFactorModel):
     """
 
     name = "als"
+    #: What `cinerec tune` searches (`cinerec.models.search`).
+    search_space: ClassVar[dict[str, Param]] = {"n_factors": IntRange(8, 128, log=True), "epochs": IntRange(5, 30), "reg": FloatRange(0.01, 1.0, log=True)}
 
     class Config(ModelConfig):
         n_factors: int = Field(50, ge=1)

@@ -36,6 +36,7 @@ from cinerec.data.dataset import Dataset
 from cinerec.models.base import ModelConfig
 from cinerec.models.foldin import ridge_user_factors
 from cinerec.models.query import History
+from cinerec.models.search import FloatRange, IntRange, Param
 from cinerec.models.torch.base import TorchModelConfig, TorchRecommender
 
 
@@ -86,6 +87,8 @@ class AutoRec(TorchRecommender):
     """I-AutoRec, hidden 500 (sigmoid), identity output, masked MSE, Adam."""
 
     name = "autorec"
+    #: What `cinerec tune` searches (`cinerec.models.search`).
+    search_space: ClassVar[dict[str, Param]] = {"hidden": IntRange(64, 1000, log=True), "lr": FloatRange(5e-5, 3e-3, log=True), "weight_decay": FloatRange(1e-5, 1e-2, log=True)}
     folds_in = True
     Config: ClassVar[type[ModelConfig]] = AutoRecConfig
     embedding_paths = ("encoder", "decoder")

@@ -149,7 +149,8 @@ class TorchRecommender(Recommender):
         trainer = Trainer(TrainerConfig.model_validate(cfg.model_dump()), options=options)
         valid_in = self.valid_tensors(valid) if valid is not None and valid.n_ratings else None
         module = self._module()
-        history = trainer.fit(module, self.batch_loss, self.train_tensors(train), valid_in)
+        history = trainer.fit(module, self.batch_loss, self.train_tensors(train), valid_in,
+                              callbacks=getattr(self, "fit_callbacks_", ()))
         module.eval()
         return history
 

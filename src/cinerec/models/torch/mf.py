@@ -22,6 +22,7 @@ from cinerec.models.explain import Explanation, ScoreBreakdown
 from cinerec.models.foldin import ridge_user_factors
 from cinerec.models.query import History
 from cinerec.models.retrieval import RetrievalSpace, factor_space
+from cinerec.models.search import Choice, FloatRange, IntRange, Param
 from cinerec.models.torch.base import TorchModelConfig, TorchRecommender, _triples, dot_all
 
 
@@ -68,6 +69,8 @@ class TorchMF(TorchRecommender):
     """Biased MF with Adam and per-batch L2 (target RMSE ~0.86 on ml-latest-small)."""
 
     name = "mf-torch"
+    #: What `cinerec tune` searches (`cinerec.models.search`).
+    search_space: ClassVar[dict[str, Param]] = {"n_factors": IntRange(8, 256, log=True), "lr": FloatRange(1e-4, 3e-2, log=True), "reg": FloatRange(1e-4, 0.3, log=True), "batch_size": Choice((256, 512, 1024, 2048))}
     scores_pairs = True
     folds_in = True
     Config: ClassVar[type[ModelConfig]] = TorchMFConfig

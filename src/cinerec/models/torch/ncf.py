@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from cinerec.data.dataset import Dataset
 from cinerec.models.base import ModelConfig
 from cinerec.models.explain import Explanation, ScoreShares
+from cinerec.models.search import Choice, FloatRange, IntRange, Param
 from cinerec.models.torch.base import TorchModelConfig, TorchRecommender, _triples
 
 #: Training settings of paper 002, section 5 (applied by ``preset="paper"``).
@@ -217,6 +218,8 @@ class NCF(TorchRecommender):
     """Paper 002's deep CF network (see the module docstring for fidelity notes)."""
 
     name = "ncf"
+    #: What `cinerec tune` searches (`cinerec.models.search`).
+    search_space: ClassVar[dict[str, Param]] = {"n_factors": IntRange(16, 256, log=True), "lr": FloatRange(1e-4, 1e-2, log=True), "weight_decay": FloatRange(1e-7, 1e-3, log=True), "batch_size": Choice((128, 256, 512, 1024))}
     scores_pairs = True
     Config: ClassVar[type[ModelConfig]] = NCFConfig
     embedding_paths = ("user_emb", "item_emb")

@@ -1,0 +1,66 @@
+"""`cinerec tune`: hyper-parameter search (Optuna) on a validation part of train."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cinerec._util import validate
+from cinerec._util.console import console
+from cinerec.errors import ConfigError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("tune")
+    def tune_cmd(
+        model: Annotated[str, typer.Argument(help="registered model name (see `cinerec models`)")],
+        data: Annotated[str, typer.Option(help="data set name or path")] = "ml-latest-small",
+        split: Annotated[str, typer.Option(help="split spec; its train part is split again for validation")]
+        = "random:0.9",
+        seed: Annotated[int, typer.Option(help="split seed")] = 42,
+        trials: Annotated[int, typer.Option(help="trials in the study in all (a resumed study runs the rest)")]
+        = 20,
+        metric: Annotated[str, typer.Option(help="rmse | mae (minimised), ndcg@10, recall@20 ... (maximised)")]
+        = "rmse",
+        storage: Annotated[Path | None, typer.Option(
+            help="SQLite file of the study (resumable); default tune/MODEL.db")] = None,
+        study: Annotated[str | None, typer.Option(help="study name (default: model-data-split-metric)")] = None,
+        out: Annotated[Path | None, typer.Option(
+            help="best hyper-parameters as JSON for `cinerec train --config` (default tune/MODEL.json)")] = None,
+        set_: Annotated[list[str] | None, typer.Option("--set", help="hold key=value fixed (repeatable)")] = None,
+        valid_split: Annotated[str | None, typer.Option(
+            help="split of train into fit / validation (default: --split again)")] = None,
+        sampler_seed: Annotated[int, typer.Option(help="seed of the TPE sampler")] = 0,
+        timeout: Annotated[float | None, typer.Option(help="stop starting trials after this many seconds")] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    ) -> None:
+        """Search MODEL's hyper-parameters (TPE, median pruning of torch models) and write
+        the best ones as a config file."""
+        try:
+            import optuna  # noqa: F401
+        except ImportError:
+            raise ConfigError("tuning needs Optuna: pip install 'cinerec[tune]'") from None
+        from cinerec import experiment, tuning
+
+        seed = validate.seed(seed, "--seed")
+        fixed = experiment.parse_overrides(set_, None)
+        tuning.direction_of(metric)  # a bad metric fails before the data is read
+        storage = storage or Path("tune") / f"{model}.db"
+        out = out or Path("tune") / f"{model}.json"
+        ctx = experiment.load_context(data, split, seed, progress=not quiet)
+        result = tuning.tune(model, ctx, trials=trials, metric=metric, storage=storage, study_name=study,
+                             fixed=fixed, valid_spec=valid_split, seed=sampler_seed, timeout=timeout,
+                             progress=not quiet)
+        tuning.write_config(result, out)
+        if quiet:
+            typer.echo(json.dumps(result.to_dict() | {"config_file": str(out)}, default=str))
+            return
+        c = console()
+        c.print(f"{model}: best {metric} {result.best_value:.4f} ({result.complete} trials complete, "
+                f"{result.pruned} pruned, {result.failed} failed; study {storage})")
+        for name, value in sorted(result.config.items()):
+            c.print(f"  {name} = {value!r}")
+        c.print(f"wrote {out}: cinerec train {model} --config {out}")
