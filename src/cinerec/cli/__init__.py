@@ -31,9 +31,9 @@ def version() -> None:
 
 
 def _register_all() -> None:
-    from cinerec.cli import compress, data, models, serve, stats, tune
+    from cinerec.cli import compress, data, experiments, models, serve, stats
 
-    for module in (data, models, stats, compress, serve, tune):
+    for module in (data, models, stats, compress, serve, experiments):
         module.register(app)
 
 

@@ -1,4 +1,5 @@
-"""`cinerec tune`: hyper-parameter search (Optuna) on a validation part of train."""
+"""Experiments: `cinerec run FILE.toml` (experiment files) and `cinerec tune MODEL`
+(hyper-parameter search with Optuna on a validation part of train)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,40 @@ from cinerec.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
+    @app.command("run")
+    def run_cmd(
+        path: Annotated[Path | None, typer.Argument(metavar="FILE", help="experiment file (TOML), e.g. configs/quick.toml")]
+        = None,
+        schema: Annotated[bool, typer.Option("--schema", help="print the JSON schema of experiment files")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+        fmt: Annotated[str, typer.Option("--format", help="table|json|md")] = "table",
+    ) -> None:
+        """Run an experiment file: every model fitted, evaluated, saved; results.json
+        written after each; models already finished are read back, not retrained."""
+        from cinerec import experiment_file
+
+        if schema:
+            typer.echo(json.dumps(experiment_file.schema(), indent=2))
+            return
+        if path is None:
+            raise ConfigError("give an experiment file (cinerec run configs/quick.toml) or --schema")
+        if fmt not in ("table", "json", "md"):
+            raise ConfigError(f"--format must be table, json or md, got {fmt!r}")
+        results = experiment_file.run(path, progress=not quiet)
+        if fmt == "json":
+            typer.echo(json.dumps(results, indent=2, default=str))
+            return
+        keys = ["rmse", "mae", f"ndcg@{results['k']}", f"recall@{results['k']}", "fit_s"]
+        lines = ["| model | " + " | ".join(keys) + " | reused |", "|---|" + "---:|" * len(keys) + "---|"]
+        for label, entry in results["models"].items():
+            m = entry["metrics"]
+            cells = [("-" if m.get(key) is None else f"{m[key]:.4f}") for key in keys]
+            lines.append(f"| {label} | " + " | ".join(cells) + f" | {'yes' if entry.get('reused') else 'no'} |")
+        if fmt == "md":
+            typer.echo("\n".join(lines))
+        else:
+            console().print("\n".join(lines))
+
     @app.command("tune")
     def tune_cmd(
         model: Annotated[str, typer.Argument(help="registered model name (see `cinerec models`)")],
