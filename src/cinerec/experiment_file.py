@@ -21,6 +21,7 @@ output folder::
 
 `run` fits and evaluates every model on one split, writes each as an artifact folder
 (``OUTPUT/LABEL``, compressed ones as ``OUTPUT/LABEL+METHOD``) and ``OUTPUT/results.json``
+(metrics, and the loss per epoch of torch models; ``cinerec report OUTPUT`` draws it)
 after each one, so an interrupted run keeps what finished: run it again and the models
 whose artifact and result are there, with the same model, hyper-parameters, data and
 split, are read back instead of retrained.
@@ -145,7 +146,7 @@ def run(path: str | Path, progress: bool = True, options: Any = None) -> dict[st
                 results["models"][key] = done[key] | {"reused": True}
             continue
         model, report = _fit_and_report(spec, ctx, exp, out / spec.key, progress, options)
-        results["models"][spec.key] = _entry(spec, None, report, out / spec.key)
+        results["models"][spec.key] = _entry(spec, None, report, out / spec.key, getattr(model, "history_", None))
         _write(results_path, results)
         for method in spec.compress:
             key = f"{spec.key}+{method}"
@@ -176,9 +177,14 @@ def _compressed(spec: ModelSpec, ctx: Any, exp: ExperimentFile, method: str, fol
     return report
 
 
-def _entry(spec: ModelSpec, method: str | None, report: Any, folder: Path) -> dict[str, Any]:
-    return {"model": spec.name, "params": spec.params, "compress": method, "artifact": folder.name,
-            "metrics": report.metrics, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+def _entry(spec: ModelSpec, method: str | None, report: Any, folder: Path, history: Any = None) -> dict[str, Any]:
+    """One model's line of results.json (with its loss per epoch when the Trainer fitted it)."""
+    entry = {"model": spec.name, "params": spec.params, "compress": method, "artifact": folder.name,
+             "metrics": report.metrics, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if history is not None:
+        entry["history"] = {"epoch": list(history.epoch), "train_loss": list(history.train_loss),
+                            "valid_loss": list(history.valid_loss)}
+    return entry
 
 
 def _finished(results_path: Path, exp: ExperimentFile) -> dict[str, dict[str, Any]]:

@@ -10,7 +10,6 @@ its path.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import socket
@@ -25,32 +24,19 @@ import polars as pl
 import pytest
 
 from cinerec import artifacts
-from cinerec._util import fs
 from cinerec.data.dataset import Dataset
 from cinerec.models.registry import create_model
+from tests.browser import chrome, need_browser, screenshot, severe
 from tests.serving.artifacts import titled_dataset
 
-CHROMIUM = os.environ.get("CINEREC_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("CINEREC_CHROMEDRIVER", "/usr/bin/chromedriver")
 KEY = "web-test-key"
 TOYS = {0: "Toy Story", 3: "Toy Soldiers", 5: "Toy Story 2"}  # item index -> title
 WAIT_S = 20
 START_S = 60
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CINEREC_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason}, and CINEREC_REQUIRE_BROWSER=1 requires the browser test to run")
-    pytest.skip(f"{reason} (apt-get install chromium chromium-driver; CI sets CINEREC_REQUIRE_BROWSER=1)")
-
-
 def _need_browser() -> None:
-    for module in ("selenium", "httpx", "fastapi", "uvicorn"):
-        if importlib.util.find_spec(module) is None:
-            _missing(f"python package {module} is not installed (extras serve, serve-test)")
-    for what, path in (("chromium", CHROMIUM), ("chromedriver", CHROMEDRIVER)):
-        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-            _missing(f"{what} not found at {path}")
+    need_browser("httpx", "fastapi", "uvicorn")
 
 
 # ---- a real server ------------------------------------------------------------------------
@@ -127,23 +113,8 @@ def server(tmp_path_factory) -> Iterator[Server]:
 # ---- a real browser ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser(server, tmp_path_factory) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1360,1500", f"--user-data-dir={profile}"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=CHROMEDRIVER, log_output=str(profile.parent / "chromedriver.log"))
-    driver = webdriver.Chrome(service=service, options=opts)
-    try:
+    with chrome(tmp_path_factory.mktemp("chromium-profile")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _fresh_page(driver: Any, server: Server) -> None:
@@ -196,18 +167,6 @@ def _cards(driver: Any) -> list[dict[str, Any]]:
             why: li.querySelector('[data-testid=explanation]').innerText,
             text: li.innerText,
         }));""")
-
-
-def _screenshot(driver: Any, tmp_path: Path, name: str) -> Path:
-    shot = Path(os.environ.get("CINEREC_SCREENSHOT_DIR") or tmp_path) / name
-    fs.write_bytes(shot, driver.get_screenshot_as_png())
-    print(f"\nscreenshot: {shot}")
-    assert shot.stat().st_size > 10_000
-    return shot
-
-
-def _severe(driver: Any) -> list[dict[str, Any]]:
-    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
 # ---- the tests ----------------------------------------------------------------------------------
@@ -305,13 +264,13 @@ def test_click_through(server, browser, tmp_path):
     _wait(d, "three search results", lambda d: len(d.find_elements(By.CSS_SELECTOR, _t("search-result"))) == 3)
     marked = d.find_elements(By.CSS_SELECTOR, f"{_t('search-result')}.rated")
     assert {int(m.get_attribute("data-movie-id")) for m in marked} == set(rated)
-    _screenshot(d, tmp_path, "cinerec-web.png")
+    screenshot(d, tmp_path, "cinerec-web.png")
 
     # Back to the visitor's own ratings.
     d.find_element(By.CSS_SELECTOR, _t("user-clear")).click()
     _wait_count(d, n)
     assert d.find_element(By.CSS_SELECTOR, _t("recs")).get_attribute("data-basis") == "fold-in"
-    assert not _severe(d), "the browser console has errors"
+    assert not severe(d), "the browser console has errors"
 
 
 def test_api_errors_are_shown_and_saving_works(server, browser, tmp_path):
@@ -359,7 +318,7 @@ def test_api_errors_are_shown_and_saving_works(server, browser, tmp_path):
     _wait_count(d, n)
     assert box.is_displayed() and "user" in box.text and "HTTP 400" in box.text
     assert d.find_element(By.CSS_SELECTOR, _t("recs-error")).is_displayed()
-    _screenshot(d, tmp_path, "cinerec-web-error.png")
+    screenshot(d, tmp_path, "cinerec-web-error.png")
     # The console holds only the two refused requests, no script error.
-    errors = _severe(d)
+    errors = severe(d)
     assert errors and all("status of 40" in e["message"] for e in errors), errors

@@ -49,6 +49,17 @@ def register(app: typer.Typer) -> None:
         else:
             console().print("\n".join(lines))
 
+    @app.command("report")
+    def report_cmd(
+        run_dir: Annotated[Path, typer.Argument(help="folder written by `cinerec run`")],
+        out: Annotated[Path | None, typer.Option(help="HTML file to write (default RUN_DIR/report.html)")] = None,
+    ) -> None:
+        """One self-contained HTML page of a run: tables, bar and radar charts, loss
+        curves, the compression trade-off."""
+        from cinerec.report.html import run_report
+
+        typer.echo(str(run_report(run_dir, out)))
+
     @app.command("tune")
     def tune_cmd(
         model: Annotated[str, typer.Argument(help="registered model name (see `cinerec models`)")],
