@@ -72,11 +72,14 @@ def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def topk_from_scores(scores: np.ndarray, k: int) -> np.ndarray:
     """Top-``k`` item indices per row, best first: ``(n_users, k)`` int64.
 
-    One ``argpartition`` over the batch, then a sort of the ``k`` winners only.
-    Ties are broken by the lower item index (deterministic). Items scored ``-inf`` or
-    NaN (masked train items, cold items) are never returned: where a row has fewer
-    than ``k`` finite scores the remaining slots hold ``-1``.
+    The one top-k kernel of cinerec (`cinerec.models.ranking`, a parallel numba scan;
+    ``np.argpartition`` here took three quarters of a 25M-rating evaluation). Ties
+    are broken by the lower item index (deterministic). Items scored ``-inf`` or NaN
+    (masked train items, cold items) are never returned: where a row has fewer than
+    ``k`` finite scores the remaining slots hold ``-1``.
     """
+    from cinerec.models.ranking import top_k_matrix
+
     scores = np.asarray(scores)
     if scores.ndim != 2:
         raise EvaluationError(
@@ -87,23 +90,9 @@ def topk_from_scores(scores: np.ndarray, k: int) -> np.ndarray:
     n_rows, n_items = scores.shape
     if n_rows == 0 or n_items == 0:
         return np.full((n_rows, k), -1, dtype=np.int64)
-    # NaN would sort unpredictably; treat it as "cannot rank" like -inf.
-    neg = np.negative(scores, dtype=np.float32 if scores.dtype != np.float64 else np.float64)
-    neg[np.isnan(neg)] = np.inf
-    kk = min(k, n_items)
-    if kk < n_items:
-        part = np.argpartition(neg, kk - 1, axis=1)[:, :kk]
-    else:
-        part = np.broadcast_to(np.arange(n_items), (n_rows, n_items)).copy()
-    # Sort the winners by (score desc, item asc): sort by item first, then stable by score.
-    part.sort(axis=1)
-    vals = np.take_along_axis(neg, part, axis=1)
-    order = np.argsort(vals, axis=1, kind="stable")
-    top = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    top[~np.isfinite(np.take_along_axis(vals, order, axis=1))] = -1
-    if kk < k:
-        top = np.concatenate([top, np.full((n_rows, k - kk), -1, dtype=np.int64)], axis=1)
-    return top
+    if scores.dtype not in (np.float32, np.float64):
+        scores = scores.astype(np.float64)
+    return top_k_matrix(scores, k)
 
 
 def relevance_matrix(

@@ -61,6 +61,21 @@ def _top_k_parallel(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         counts[r] = _scan_jit(x, k, r, idx)
     return idx, counts
 
+def top_k_matrix(scores: np.ndarray, k: int) -> np.ndarray:
+    """`top_k` as one ``(rows, k)`` int64 matrix, ``-1`` where a row has fewer than
+    ``k`` finite scores (what the evaluation's metrics take)."""
+    scores = np.ascontiguousarray(scores)
+    m = scores.shape[0]
+    kk = min(int(k), scores.shape[1])
+    out = np.full((m, int(k)), -1, dtype=np.int64)
+    if kk <= 0 or m == 0:
+        return out
+    kernel = _top_k_parallel if m >= PARALLEL_ROWS else _top_k_serial
+    idx, _ = kernel(scores, kk)
+    out[:, :kk] = idx
+    return out
+
+
 def top_k(scores: np.ndarray, k: int) -> list[np.ndarray]:
     """Per row of ``scores`` (2-d), the indices of its ``k`` largest finite values,
     best first (ties: lower index first); rows with fewer finite values give fewer."""
