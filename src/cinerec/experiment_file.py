@@ -145,7 +145,8 @@ def run(path: str | Path, progress: bool = True, options: Any = None) -> dict[st
             for key, _ in entries:
                 results["models"][key] = done[key] | {"reused": True}
             continue
-        model, report = _fit_and_report(spec, ctx, exp, out / spec.key, progress, options)
+        model, report = experiment.train(spec.name, ctx, spec.params, out=out / spec.key, evaluate_after=True,
+                                         k=exp.evaluation.k, progress=progress, options=options, overwrite=True)
         results["models"][spec.key] = _entry(spec, None, report, out / spec.key, getattr(model, "history_", None))
         _write(results_path, results)
         for method in spec.compress:
@@ -153,15 +154,8 @@ def run(path: str | Path, progress: bool = True, options: Any = None) -> dict[st
             squeezed = _compressed(spec, ctx, exp, method, out / key, progress)
             results["models"][key] = _entry(spec, method, squeezed, out / key)
             _write(results_path, results)
-        del model
     _write(results_path, results)
     return results
-
-
-def _fit_and_report(spec: ModelSpec, ctx: Any, exp: ExperimentFile, folder: Path, progress: bool,
-                    options: Any) -> tuple[Any, Any]:
-    return experiment.train(spec.name, ctx, spec.params, out=folder, evaluate_after=True,
-                            k=exp.evaluation.k, progress=progress, options=options, overwrite=True)
 
 
 def _compressed(spec: ModelSpec, ctx: Any, exp: ExperimentFile, method: str, folder: Path, progress: bool) -> Any:

@@ -135,14 +135,6 @@ def _fit_options(device: str, threads: int, checkpoint_dir: Path | None, resume:
     )
 
 
-def _launched_world_size() -> int:
-    """WORLD_SIZE when torchrun started this process (1 otherwise), torch-free."""
-    import os
-
-    value = os.environ.get("WORLD_SIZE", "1")
-    return validate.integer("WORLD_SIZE", value, lo=1)
-
-
 def _join_process_group(device: str) -> int:
     from cinerec.train import distributed
 
@@ -233,7 +225,9 @@ def register(app: typer.Typer) -> None:
         k = validate.k(k)
         seed = validate.seed(seed, "--seed")
         nproc = validate.integer("--nproc", nproc, lo=1, hi=1024)
-        launched = _launched_world_size()
+        from cinerec.train.options import launched_world_size
+
+        launched = launched_world_size()
         if (nproc > 1 or launched > 1) and model_class(model).table_backend != "torch":
             raise ConfigError(f"{model} is not a torch model: it trains in one process (see docs/scaling.md)")
         if nproc > 1 and launched == 1:

@@ -61,18 +61,20 @@ def _top_k_parallel(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         counts[r] = _scan_jit(x, k, r, idx)
     return idx, counts
 
+def _select(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(idx, counts): the ``k`` best column indices of each row (-1 padded), how many."""
+    kernel = _top_k_parallel if scores.shape[0] >= PARALLEL_ROWS else _top_k_serial
+    return kernel(scores, k)
+
+
 def top_k_matrix(scores: np.ndarray, k: int) -> np.ndarray:
     """`top_k` as one ``(rows, k)`` int64 matrix, ``-1`` where a row has fewer than
     ``k`` finite scores (what the evaluation's metrics take)."""
     scores = np.ascontiguousarray(scores)
-    m = scores.shape[0]
+    out = np.full((scores.shape[0], int(k)), -1, dtype=np.int64)
     kk = min(int(k), scores.shape[1])
-    out = np.full((m, int(k)), -1, dtype=np.int64)
-    if kk <= 0 or m == 0:
-        return out
-    kernel = _top_k_parallel if m >= PARALLEL_ROWS else _top_k_serial
-    idx, _ = kernel(scores, kk)
-    out[:, :kk] = idx
+    if kk > 0 and scores.shape[0]:
+        out[:, :kk] = _select(scores, kk)[0]
     return out
 
 
@@ -85,6 +87,5 @@ def top_k(scores: np.ndarray, k: int) -> list[np.ndarray]:
     k = min(int(k), scores.shape[1])
     if k <= 0 or scores.shape[0] == 0:
         return [np.empty(0, dtype=np.int64) for _ in range(scores.shape[0])]
-    kernel = _top_k_parallel if scores.shape[0] >= PARALLEL_ROWS else _top_k_serial
-    idx, counts = kernel(scores, k)
+    idx, counts = _select(scores, k)
     return [idx[r, : counts[r]] for r in range(idx.shape[0])]

@@ -105,9 +105,6 @@ class ServedModel:
     #: that lists movies starts from these; never mutate one).
     cards: list[dict[str, Any]] = field(default_factory=list)
 
-    def card(self, i: int) -> dict[str, Any]:
-        return self.cards[i]
-
     def info(self) -> dict[str, Any]:
         compression = (self.manifest.get("compression") or {}) if isinstance(self.manifest, dict) else {}
         return {

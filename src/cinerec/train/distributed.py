@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from cinerec.errors import ConfigError
-from cinerec.train.options import COMM_HOOKS
+from cinerec.train.options import COMM_HOOKS, launched_world_size
 
 _all_reduce = dist.all_reduce  # bypasses `CommMeter` (losses, not gradients)
 
@@ -41,14 +41,6 @@ def world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def launched_world_size() -> int:
-    """WORLD_SIZE as torchrun sets it (1 when not launched by it)."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    except ValueError:
-        raise ConfigError(f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} is not a number") from None
 
 
 def init_from_env(device: str = "cpu") -> bool:

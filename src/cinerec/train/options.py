@@ -67,3 +67,12 @@ def fit_options(options: FitOptions | dict[str, Any] | None = None, **overrides:
         return FitOptions.model_validate(data)
     except ValueError as e:
         raise ConfigError(f"invalid fit options:\n{e}") from None
+
+
+def launched_world_size() -> int:
+    """WORLD_SIZE as torchrun sets it (1 when this process was not launched by it)."""
+    import os
+
+    from cinerec._util import validate
+
+    return validate.integer("WORLD_SIZE", os.environ.get("WORLD_SIZE", "1"), lo=1)
