@@ -352,7 +352,7 @@ class Recommender(ABC):
             if self.folds_in:
                 if warm and self.seen_ratings_ is not None:
                     train = self.train_history(user)
-                    history = history.merged_over(train.items, train.ratings)
+                    history = history.merged_over(train.items, train.ratings, train.timestamps)
                 return "fold-in", user if known else None, history, None
             if warm:
                 return "model", user, None, None

@@ -73,12 +73,17 @@ class History:
     def empty(cls) -> History:
         return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32))
 
-    def merged_over(self, items: np.ndarray, ratings: np.ndarray) -> History:
-        """This history on top of earlier ratings (``items``, ``ratings``): ours win."""
+    def merged_over(self, items: np.ndarray, ratings: np.ndarray, timestamps: np.ndarray | None = None) -> History:
+        """This history on top of earlier ratings (``items``, ``ratings``): ours win.
+        The earlier ones come first; timestamps are kept when both sides have them."""
         older = ~np.isin(items, self.items)
+        ts = None
+        if timestamps is not None and self.timestamps is not None:
+            ts = np.concatenate([np.asarray(timestamps, dtype=np.int64)[older], self.timestamps])
         return History(
             np.concatenate([np.asarray(items, dtype=np.int64)[older], self.items]),
             np.concatenate([np.asarray(ratings, dtype=np.float32)[older], self.ratings]),
+            ts,
         )
 
 

@@ -19,16 +19,20 @@ _REGISTRY: dict[str, str] = {
     "mean": "cinerec.models.classic.baseline:GlobalMean",
     "popular": "cinerec.models.classic.baseline:Popular",
     "bias": "cinerec.models.classic.baseline:Bias",
+    "demographic": "cinerec.models.classic.demographic:Demographic",
     "user-knn": "cinerec.models.classic.knn:UserKNN",
     "item-knn": "cinerec.models.classic.knn:ItemKNN",
     "svd": "cinerec.models.classic.mf:SVD",
     "svdpp": "cinerec.models.classic.mf:SVDpp",
     "als": "cinerec.models.classic.mf:ALS",
+    "timesvd": "cinerec.models.classic.timesvd:TimeSVD",
     "ials": "cinerec.models.classic.implicit:IALS",
     "ease": "cinerec.models.classic.implicit:EASE",
     "mf-torch": "cinerec.models.torch.mf:TorchMF",
     "autorec": "cinerec.models.torch.autorec:AutoRec",
     "ncf": "cinerec.models.torch.ncf:NCF",
+    "gru4rec": "cinerec.models.sequence.gru4rec:GRU4Rec",
+    "sasrec": "cinerec.models.sequence.sasrec:SASRec",
 }
 
 

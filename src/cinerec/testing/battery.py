@@ -60,16 +60,21 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "mean": {"rmse": (0.70, 0.74)},
     "popular": {"hit_rate": 0.40},
     "bias": {"rmse": (0.57, 0.63)},
+    "demographic": {"rmse": (0.56, 0.62)},  # 0.584 (no users_meta here: item mean + user bias)
     "user-knn": {"rmse": (0.51, 0.58)},
     "item-knn": {"rmse": (0.49, 0.56)},
     "svd": {"rmse": (0.55, 0.62)},
     "svdpp": {"rmse": (0.56, 0.63)},
     "als": {"rmse": (0.38, 0.45)},
+    "timesvd": {"rmse": (0.56, 0.62)},  # 0.583-0.584 over seeds 42, 1, 2
     "ials": {"hit_rate": 0.33},
     "ease": {"hit_rate": 0.37},
     "mf-torch": {"rmse": (0.55, 0.62)},  # measured 0.573-0.580 over seeds 42, 1, 2
     "autorec": {"rmse": (0.52, 0.59)},  # 0.547-0.563
     "ncf": {"rmse": (0.57, 0.64)},  # 0.597-0.608
+    # No order in this data: the sequence models learn who-rated-what, near `popular` (0.45).
+    "gru4rec": {"hit_rate": 0.33},  # 0.361-0.461 over seeds 42, 1, 2
+    "sasrec": {"hit_rate": 0.36},  # 0.389-0.411
 }
 RELEVANT = 3.5
 
