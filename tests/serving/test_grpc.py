@@ -414,6 +414,8 @@ def test_every_explanation_kind_travels_typed_and_comes_back_as_the_rest_json(se
         ex.ScoreShares(0.7, 0.3),  # no strength: None both ways
         ex.ScoreBreakdown((("global mean", 3.5), ("movie bias", -0.25)), 3.25),
         ex.Popularity(12, 3.75),
+        ex.GroupTaste("25-34, F", 4.25, 212, 0.5),
+        ex.GroupTaste("", 3.5, 7),  # demographics unknown, no user bias: None both ways
         ex.Fallback("unknown user"),
     ]
     assert {e.kind for e in examples} == set(ex.KINDS)  # a new kind needs its message in the proto

@@ -168,12 +168,17 @@ def synth(
     seed: int = typer.Option(0, "--seed"),
     out: Path = typer.Option(..., "--out", help="Folder to write the release to."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    fmt: str = typer.Option(
+        "ml-25m", "--format", help="File format: ml-25m, or ml-100k / ml-1m (with user demographics)."
+    ),
 ) -> None:
-    """Generate a synthetic release in the ml-25m file format."""
+    """Generate a synthetic release in the ml-25m (default), ml-100k or ml-1m file format."""
     from cinerec.data import synthetic
 
+    extra = {} if fmt == "ml-25m" else {"format": fmt}
     path = synthetic.generate(
-        out, parse_count(ratings), parse_count(users), parse_count(items), seed=seed, progress=not quiet
+        out, parse_count(ratings), parse_count(users), parse_count(items), seed=seed, progress=not quiet,
+        **extra,
     )
     if not quiet:
         _console().print(f"synthetic release: [green]{path}[/]")

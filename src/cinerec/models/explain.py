@@ -13,6 +13,7 @@ and without branching on dict keys:
 - `ScoreBreakdown`: an additive score taken apart (bias, svd, als, mf-torch ...):
   global mean + movie bias + user bias + taste match;
 - `Popularity`: how many people rated it and how well (popular, fallbacks);
+- `GroupTaste`: how people like the user (age bucket, gender ...) rate it (demographic);
 - `Fallback`: why the model could not personalise (unknown user, no history, a model
   that cannot fold a new user in), and what it ranked by instead.
 
@@ -177,6 +178,35 @@ class Popularity(Explanation):
 
 
 @dataclass(frozen=True)
+class GroupTaste(Explanation):
+    """How people like the user (same age bucket, gender ...) rate the item: their
+    damped mean and how many ratings it rests on (demographic). ``group`` is empty when
+    the user's demographics are unknown (then everyone's damped mean); ``user_bias`` is
+    the user's own damped offset when they have ratings."""
+
+    group: str
+    mean_rating: float
+    n_ratings: int
+    user_bias: float | None = None
+
+    kind: ClassVar[str] = "group_taste"
+    caption: ClassVar[str] = "why: how people like you rate it"
+
+    def to_text(self, catalogue: Catalogue | None = None) -> str:
+        who = f"people like you ({self.group}) rate" if self.group else "no demographics known: everyone rates"
+        text = f"{who} it {self.mean_rating:.1f} ({self.n_ratings:,} ratings)"
+        return text if self.user_bias is None else text + f"; your bias {self.user_bias:+.2f}"
+
+    def _fields(self, catalogue: Catalogue | None) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "mean_rating": float(self.mean_rating),
+            "n_ratings": int(self.n_ratings),
+            "user_bias": None if self.user_bias is None else float(self.user_bias),
+        }
+
+
+@dataclass(frozen=True)
 class Fallback(Explanation):
     """Why a list is not personal, and what it was ranked by instead."""
 
@@ -195,5 +225,5 @@ class Fallback(Explanation):
 
 KINDS: dict[str, type[Explanation]] = {
     cls.kind: cls
-    for cls in (BecauseYouRated, SimilarUsers, ScoreShares, ScoreBreakdown, Popularity, Fallback)
+    for cls in (BecauseYouRated, SimilarUsers, ScoreShares, ScoreBreakdown, Popularity, GroupTaste, Fallback)
 }

@@ -27,6 +27,9 @@ from cinerec.errors import ConfigError
 
 #: Far beyond any MovieLens release; larger counts are typos (and would not fit in RAM).
 MAX_RATINGS = 10**10
+#: Sampling rounds in which demographic affinity thins the candidates (later rounds
+#: take every candidate, so a heavy user always gets their count).
+SELECT_ROUNDS = 8
 
 
 def _draw_pairs(w: World, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -57,6 +60,9 @@ def _draw_pairs(w: World, users: np.ndarray, rng: np.random.Generator) -> np.nda
         x = rng.random(u_rep.shape[0]) * np.repeat(mass, m)
         pos = np.minimum(np.searchsorted(cum, x, side="right"), np.repeat(avail[todo] - 1, m))
         cand = u_rep * n_items + w.rel_order[pos]
+        if w.demo is not None and rnd < SELECT_ROUNDS:
+            # People watch what people like them enjoy (ml-100k / ml-1m formats only).
+            cand = cand[rng.random(cand.shape[0]) < w.demo.accept(users[u_rep], w.rel_order[pos], w.q)]
         allk = np.concatenate([kept, cand])
         # Unique pairs by first occurrence, then grouped by user in that order. Both
         # steps sort one int64 key (pair or user, then position): several times faster
@@ -106,6 +112,8 @@ def _chunk(w: World, seed: int, index: int, users: np.ndarray) -> dict[str, np.n
         + rng.standard_normal(n, dtype=np.float32)
         * (SD_NOISE * w.item_spread[i] * w.user_noise[u])
     )
+    if w.demo is not None:  # taste by age, gender and occupation (ml-100k / ml-1m)
+        x = x + np.einsum("ij,ij->i", w.demo.genre_weight[i], w.demo.genre_taste[u])
     half = w.half_star[u] & (t >= HALF_STAR_TS)
     r = np.where(half, np.clip(np.round(x * 2) / 2, 0.5, 5.0), np.clip(np.round(x), 1.0, 5.0))
 
@@ -138,8 +146,10 @@ def chunks(
     progress: bool,
     start_year: int,
     end_year: int,
+    demographics: bool = False,
 ) -> tuple[World, Iterator[dict[str, np.ndarray]]]:
-    """The world and an iterator over its chunks of ratings (sizes checked first)."""
+    """The world and an iterator over its chunks of ratings (sizes checked first);
+    ``demographics``: see `make_world`."""
     n_ratings = validate.integer("n_ratings", n_ratings, lo=1, hi=MAX_RATINGS)
     n_users = validate.integer("n_users", n_users, hi=MAX_RATINGS)
     n_items = validate.integer("n_items", n_items, hi=MAX_RATINGS)
@@ -157,7 +167,7 @@ def chunks(
             f"synthetic: start_year={start_year}, end_year={end_year}: need 1970 <= start <= end"
         )
     t0, t1 = year_ts(start_year), year_ts(end_year + 1)
-    w = make_world(n_ratings, n_users, n_items, seed, t0, t1)
+    w = make_world(n_ratings, n_users, n_items, seed, t0, t1, demographics)
 
     def gen() -> Iterator[dict[str, np.ndarray]]:
         bounds = range(0, n_users, CHUNK_USERS)

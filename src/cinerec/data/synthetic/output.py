@@ -11,31 +11,8 @@ from cinerec._util import fs
 from cinerec.data.dataset import Dataset, IdMap
 from cinerec.data.synthetic.draw import chunks
 from cinerec.data.synthetic.tables import GENRES, MIN_USER_RATINGS, NO_GENRES, RANK
-from cinerec.data.synthetic.world import World
-
-
-def items_meta(w: World) -> pl.DataFrame:
-    rows, cols = np.nonzero(w.genre_mat)
-    glist = (
-        pl.DataFrame({"item": rows.astype(np.int32), "g": np.asarray(GENRES)[cols]})
-        .group_by("item", maintain_order=True)
-        .agg(pl.col("g").alias("genres"))
-    )
-    base = pl.DataFrame(
-        {
-            "item": np.arange(w.n_items, dtype=np.int32),
-            "movieId": w.movie_ids,
-            "title": w.titles.astype(str),
-            "year": w.year,
-        }
-    )
-    meta = base.join(glist, on="item", how="left").with_columns(
-        pl.col("genres").fill_null(pl.lit([], dtype=pl.List(pl.String)))
-    )
-    return meta.with_columns(
-        pl.Series("imdbId", w.imdb),
-        pl.Series("tmdbId", w.tmdb).fill_nan(None).cast(pl.Int64),
-    )
+from cinerec.data.synthetic.world import items_meta
+from cinerec.errors import ConfigError
 
 
 def source_info(n_ratings: int, n_users: int, n_items: int, seed: int, sy: int, ey: int) -> dict:
@@ -115,6 +92,24 @@ people or films.
 """
 
 
+#: The file formats `generate` writes.
+FORMATS = ("ml-25m", "ml-100k", "ml-1m")
+
+
+def _generate_legacy(
+    out: Path, fmt: str, n_ratings: int, n_users: int, n_items: int, seed: int,
+    progress: bool, start_year: int, end_year: int,
+) -> Path:  # fmt: skip
+    from cinerec.data.synthetic import legacy
+
+    w, parts = chunks(n_ratings, n_users, n_items, seed, progress, start_year, end_year, demographics=True)
+    (legacy.write_ml100k if fmt == "ml-100k" else legacy.write_ml1m)(out, w, parts, seed)
+    info = {"seed": seed, "n_ratings": n_ratings, "n_users": n_users, "n_items": n_items,
+            "sy": start_year, "ey": end_year}  # fmt: skip
+    fs.write_text(out / "README.txt", legacy.readme(fmt, **info))
+    return out
+
+
 def _write_csv(df: pl.DataFrame, path: Path) -> None:
     with fs.atomic_file(path) as tmp:
         df.write_csv(tmp)
@@ -129,14 +124,23 @@ def generate(
     progress: bool = True,
     start_year: int = 1996,
     end_year: int = 2023,
+    format: str = "ml-25m",
 ) -> Path:
-    """Write a synthetic ml-25m-format release into ``out_dir``; return the folder.
+    """Write a synthetic release into ``out_dir``; return the folder.
 
-    Writes ratings.csv, movies.csv, tags.csv, links.csv and README.txt. Ratings are
-    streamed chunk by chunk, so peak memory is that of one chunk plus the catalogue.
-    Each file is written under a temporary name and renamed when complete (`fs`).
+    ``format="ml-25m"`` (default) writes ratings.csv, movies.csv, tags.csv, links.csv
+    and README.txt. ``"ml-100k"`` (u.data, u.item, u.user, u.genre, u.occupation) and
+    ``"ml-1m"`` (ratings.dat, movies.dat, users.dat) add demographics that shape the
+    ratings and use whole stars (`cinerec.data.synthetic.legacy`); their ratings differ
+    from the ml-25m release of the same seed. Ratings are streamed chunk by chunk, so
+    peak memory is that of one chunk plus the catalogue. Each file is written under a
+    temporary name and renamed when complete (`fs`).
     """
     out = Path(out_dir)
+    if format not in FORMATS:
+        raise ConfigError(f"synthetic: unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    if format != "ml-25m":
+        return _generate_legacy(out, format, n_ratings, n_users, n_items, seed, progress, start_year, end_year)
     w, parts = chunks(n_ratings, n_users, n_items, seed, progress, start_year, end_year)
 
     with fs.atomic_file(out / "ratings.csv") as r_tmp, fs.atomic_file(out / "tags.csv") as t_tmp:

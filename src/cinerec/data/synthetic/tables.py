@@ -102,3 +102,64 @@ def tag_vocab() -> np.ndarray:
     """Every tag word: 4 per genre in `GENRES` order, then the generic ones."""
     words = [t for g in GENRES for t in GENRE_TAGS[g]] + list(GENERIC_TAGS)
     return np.asarray(words, dtype=object)
+
+# ---- demographics (ml-100k / ml-1m formats) ------------------------------------------
+# ML-1M's age buckets (users.dat codes), their labels and the real share of each; the
+# ml-100k format writes an age drawn within the bucket's range.
+AGE_CODES = np.array([1, 18, 25, 35, 45, 50, 56], dtype=np.int32)
+AGE_LABELS = ("under 18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+")
+AGE_SHARE = np.array([222, 1103, 2096, 1193, 550, 496, 380], dtype=np.float64)
+AGE_RANGE = np.array([[7, 18], [18, 25], [25, 35], [35, 45], [45, 50], [50, 56], [56, 74]])
+GENDERS = ("F", "M")
+FEMALE_SHARE = 0.28
+# ML-1M's users per occupation code (0-20, names in movielens.formats.ML1M_OCCUPATIONS).
+OCCUPATION_SHARE = np.array(
+    [711, 528, 267, 173, 759, 112, 236, 679, 17, 92, 195, 129, 388, 142, 302, 144, 241,
+     502, 70, 72, 281], dtype=np.float64,
+)  # fmt: skip
+K12, COLLEGE, RETIRED = 10, 4, 13
+#: The ml-100k name (u.occupation) of each ml-1m occupation code.
+ML100K_OCCUPATION_OF = (
+    "other", "educator", "artist", "administrator", "student", "salesman", "healthcare",
+    "executive", "other", "homemaker", "student", "lawyer", "programmer", "retired",
+    "marketing", "scientist", "other", "engineer", "technician", "none", "writer",
+)  # fmt: skip
+#: ml-100k's u.occupation, in file order.
+ML100K_OCCUPATIONS = (
+    "administrator", "artist", "doctor", "educator", "engineer", "entertainment",
+    "executive", "healthcare", "homemaker", "lawyer", "librarian", "marketing", "none",
+    "other", "programmer", "retired", "salesman", "scientist", "student", "technician",
+    "writer",
+)  # fmt: skip
+
+# Taste by demographic, per genre of `GENRES` (in stars, before the latent projection):
+# younger people like Animation / Children / Horror / Action more, older ones Drama /
+# Film-Noir / War / Documentary; women Romance / Drama / Musical more, Action / Horror /
+# Sci-Fi / War less. Rows: age buckets; then one row for "female minus male".
+AGE_GENRE_TASTE = np.array([
+    # Act  Adv  Ani  Chi  Com  Cri  Doc  Dra  Fan  Noi  Hor  IMX  Mus  Mys  Rom  Sci  Thr  War  Wes
+    [0.30, 0.25, 0.45, 0.50, 0.20, -0.15, -0.40, -0.35, 0.30, -0.50, 0.25, 0.2, 0.10, -0.15, -0.10, 0.20, 0.00, -0.35, -0.40],
+    [0.20, 0.15, 0.25, 0.20, 0.15, 0.05, -0.25, -0.20, 0.20, -0.30, 0.30, 0.2, -0.05, -0.05, -0.05, 0.15, 0.10, -0.20, -0.30],
+    [0.05, 0.05, 0.05, 0.00, 0.05, 0.05, -0.05, -0.05, 0.05, -0.10, 0.10, 0.1, -0.05, 0.00, 0.00, 0.10, 0.05, -0.05, -0.15],
+    [-0.05, 0.00, -0.10, -0.05, -0.05, 0.05, 0.05, 0.05, -0.05, 0.05, -0.10, 0.0, 0.00, 0.05, 0.05, -0.05, 0.00, 0.05, 0.05],
+    [-0.15, -0.05, -0.20, -0.15, -0.10, 0.00, 0.20, 0.15, -0.15, 0.20, -0.30, -0.1, 0.10, 0.10, 0.10, -0.15, -0.05, 0.20, 0.20],
+    [-0.20, -0.10, -0.30, -0.20, -0.10, 0.00, 0.25, 0.20, -0.20, 0.30, -0.40, -0.1, 0.15, 0.15, 0.10, -0.20, -0.05, 0.30, 0.30],
+    [-0.30, -0.15, -0.40, -0.30, -0.15, 0.00, 0.35, 0.30, -0.30, 0.45, -0.55, -0.2, 0.25, 0.15, 0.15, -0.30, -0.10, 0.45, 0.45],
+])  # fmt: skip
+FEMALE_GENRE_TASTE = np.array(
+    [-0.30, -0.10, 0.10, 0.15, 0.05, -0.10, 0.05, 0.20, 0.05, -0.05, -0.30, 0.00, 0.35,
+     0.05, 0.40, -0.30, -0.05, -0.35, -0.25],
+)  # fmt: skip
+# Mean-rating offset by age bucket (ML-1M: older users rate higher).
+AGE_BIAS = np.array([-0.06, -0.08, -0.03, 0.02, 0.06, 0.08, 0.12])
+FEMALE_BIAS = 0.02
+# Spread of a random genre taste per occupation (on top of age and gender).
+SD_OCCUPATION_TASTE = 0.25
+# Share of a user's latent taste variance that comes from their age, gender and
+# occupation (one latent vector each); the total variance is unchanged.
+DEMO_FACTOR_SHARE = 0.35
+# How strongly demographic affinity (in stars) raises the odds of rating a movie:
+# people watch what people like them enjoy (missing not at random, as on MovieLens).
+DEMO_SELECTION = 2.0
+# Watching what one likes lifts the mean rating; this brings it back to ML-1M's ~3.58.
+DEMO_MEAN_SHIFT = -0.12

@@ -12,20 +12,35 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+import polars as pl
 
 from cinerec.data.synthetic.tables import (
     ADJ,
+    AGE_BIAS,
+    AGE_GENRE_TASTE,
+    AGE_SHARE,
+    COLLEGE,
     DAY,
+    DEMO_FACTOR_SHARE,
+    DEMO_MEAN_SHIFT,
+    DEMO_SELECTION,
+    FEMALE_BIAS,
+    FEMALE_GENRE_TASTE,
+    FEMALE_SHARE,
     GENRE_FREQ,
     GENRE_OFFSET,
     GENRE_SPREAD,
     GENRES,
+    K12,
     MAX_USER_SHARE,
     MIN_USER_RATINGS,
     NOUN,
+    OCCUPATION_SHARE,
     RANK,
+    RETIRED,
     SD_FACTOR,
     SD_ITEM_BIAS,
+    SD_OCCUPATION_TASTE,
     SD_USER_BIAS,
     year_ts,
 )
@@ -65,6 +80,32 @@ class World:
     half_star: np.ndarray  # bool: uses half stars once available
     tagger: np.ndarray  # bool
     p: np.ndarray  # float32 (n_users, rank)
+    # demographics (only for the ml-100k / ml-1m formats; None otherwise)
+    demo: Demographics | None = None
+
+
+@dataclass
+class Demographics:
+    """Each user's age bucket, gender and occupation, and the taste they imply."""
+
+    age_bucket: np.ndarray  # int8 (n_users,), index into tables.AGE_CODES
+    female: np.ndarray  # bool (n_users,)
+    occupation: np.ndarray  # int8 (n_users,), ml-1m occupation code 0-20
+    genre_taste: np.ndarray  # float32 (n_users, 19): stars added per genre of a movie
+    genre_weight: np.ndarray  # float32 (n_items, 19): a movie's genres, summing to 1
+    factors: np.ndarray  # float32 (n_users, rank): the latent taste of their groups
+
+    def affinity(self, users: np.ndarray, items: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Stars the user's demographics add to a movie (genre taste + group factors)."""
+        genre = np.einsum("ij,ij->i", self.genre_weight[items], self.genre_taste[users])
+        latent = np.einsum("ij,ij->i", self.factors[users], q[items]) * np.sqrt(DEMO_FACTOR_SHARE)
+        return genre + latent
+
+    def accept(self, users: np.ndarray, items: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Probability of keeping a (user, movie) candidate drawn by popularity: odds
+        ``exp(DEMO_SELECTION * affinity)``, floored so every movie stays reachable."""
+        a = self.affinity(users, items, q)
+        return np.clip(np.exp(DEMO_SELECTION * (a - 1.0)), 0.05, 1.0)
 
 
 # Popularity tempering per sampling round: heavy users exhaust the head and must reach
@@ -72,7 +113,12 @@ class World:
 TEMPER = (1.0, 0.85, 0.7, 0.5, 0.3, 0.0)
 
 
-def make_world(n_ratings: int, n_users: int, n_items: int, seed: int, t0: int, t1: int) -> World:
+def make_world(
+    n_ratings: int, n_users: int, n_items: int, seed: int, t0: int, t1: int, demographics: bool = False
+) -> World:
+    """Draw the world; ``demographics`` adds users' age, gender and occupation, makes
+    their tastes depend on them and uses whole stars only (ml-100k / ml-1m). Without
+    it, every draw (and so every byte of an ml-25m release) is what it always was."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7001]))
     end_year = datetime.fromtimestamp(t1 - 1, UTC).year
 
@@ -170,6 +216,13 @@ def make_world(n_ratings: int, n_users: int, n_items: int, seed: int, t0: int, t
     half_star = urng.random(n_users) < 0.7
     tagger = urng.random(n_users) < 0.06
     p = urng.normal(0, SD_FACTOR, (n_users, RANK)).astype(np.float32)
+    demo = None
+    if demographics:
+        # Their own seed stream, so nothing drawn above changes.
+        demo = draw_demographics(n_users, genre_mat, np.random.default_rng(np.random.SeedSequence([seed, 7004])))
+        user_bias = user_bias + DEMO_MEAN_SHIFT + AGE_BIAS[demo.age_bucket] + FEMALE_BIAS * demo.female
+        p = (np.sqrt(1 - DEMO_FACTOR_SHARE) * p + np.sqrt(DEMO_FACTOR_SHARE) * demo.factors).astype(np.float32)
+        half_star = np.zeros(n_users, dtype=bool)  # ml-100k and ml-1m have whole stars only
 
     return World(
         n_items=n_items, n_users=n_users, t0=t0, t1=t1, movie_ids=movie_ids, year=year,
@@ -177,7 +230,39 @@ def make_world(n_ratings: int, n_users: int, n_items: int, seed: int, t0: int, t
         titles=titles, imdb=imdb, tmdb=tmdb, item_bias=item_bias, item_spread=item_spread,
         q=q.astype(np.float32), rel_order=rel_order, rel_sorted=rel_sorted, cum_mass=cum_mass,
         counts=counts, t_start=t_start, t_end=t_end, n_avail=n_avail, user_bias=user_bias,
-        user_noise=user_noise, half_star=half_star, tagger=tagger, p=p,
+        user_noise=user_noise, half_star=half_star, tagger=tagger, p=p, demo=demo,
+    )  # fmt: skip
+
+
+def draw_demographics(n_users: int, genre_mat: np.ndarray, rng: np.random.Generator) -> Demographics:
+    """Age bucket, gender and occupation with ML-1M's marginals (students are young,
+    the retired old), and the per-genre taste they imply: age and gender tastes from
+    `tables`, plus a random taste per occupation."""
+    age = rng.choice(len(AGE_SHARE), n_users, p=AGE_SHARE / AGE_SHARE.sum()).astype(np.int8)
+    female = rng.random(n_users) < FEMALE_SHARE
+    # Occupation given age: the prior times a per-bucket factor, drawn by inverse CDF.
+    fit = np.ones((len(AGE_SHARE), len(OCCUPATION_SHARE)))
+    fit[0, :] = 0.1  # under 18: mostly K-12 students
+    fit[:, K12] = [40.0, 0.3, 0.02, 0.02, 0.02, 0.02, 0.02]
+    fit[:, COLLEGE] = [1.0, 4.0, 0.8, 0.2, 0.1, 0.05, 0.05]
+    fit[:, RETIRED] = [0.0, 0.0, 0.02, 0.05, 0.3, 1.5, 12.0]
+    cum = np.cumsum(OCCUPATION_SHARE[None, :] * fit, axis=1)
+    x = rng.random(n_users) * cum[age, -1]
+    occupation = (cum[age] < x[:, None]).sum(axis=1).astype(np.int8)
+    occ_taste = rng.normal(0, SD_OCCUPATION_TASTE, (len(OCCUPATION_SHARE), len(GENRES)))
+    taste = AGE_GENRE_TASTE[age] + np.outer(female, FEMALE_GENRE_TASTE) + occ_taste[occupation]
+    n_gen = genre_mat.sum(1, keepdims=True)
+    weight = genre_mat / np.maximum(n_gen, 1)
+    # One latent vector per age bucket, gender and occupation; their sum has the spread
+    # of an individual's taste (SD_FACTOR per dimension).
+    lat_age = rng.normal(0, SD_FACTOR, (len(AGE_SHARE), RANK))
+    lat_sex = rng.normal(0, SD_FACTOR, (2, RANK))
+    lat_occ = rng.normal(0, SD_FACTOR, (len(OCCUPATION_SHARE), RANK))
+    factors = (lat_age[age] + lat_sex[female.astype(np.int64)] + lat_occ[occupation]) / np.sqrt(3.0)
+    return Demographics(
+        age_bucket=age, female=female, occupation=occupation,
+        genre_taste=taste.astype(np.float32), genre_weight=weight.astype(np.float32),
+        factors=factors.astype(np.float32),
     )  # fmt: skip
 
 
@@ -214,3 +299,27 @@ def allocate_counts(
         top = np.argsort(-frac, kind="stable")[:rem]
         xi[top] += 1
     return floor + xi
+
+
+def items_meta(w: World) -> pl.DataFrame:
+    rows, cols = np.nonzero(w.genre_mat)
+    glist = (
+        pl.DataFrame({"item": rows.astype(np.int32), "g": np.asarray(GENRES)[cols]})
+        .group_by("item", maintain_order=True)
+        .agg(pl.col("g").alias("genres"))
+    )
+    base = pl.DataFrame(
+        {
+            "item": np.arange(w.n_items, dtype=np.int32),
+            "movieId": w.movie_ids,
+            "title": w.titles.astype(str),
+            "year": w.year,
+        }
+    )
+    meta = base.join(glist, on="item", how="left").with_columns(
+        pl.col("genres").fill_null(pl.lit([], dtype=pl.List(pl.String)))
+    )
+    return meta.with_columns(
+        pl.Series("imdbId", w.imdb),
+        pl.Series("tmdbId", w.tmdb).fill_nan(None).cast(pl.Int64),
+    )

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Explanation(_message.Message):
-    __slots__ = ("kind", "text", "because_you_rated", "similar_users", "score_shares", "score_breakdown", "popularity", "fallback")
+    __slots__ = ("kind", "text", "because_you_rated", "similar_users", "score_shares", "score_breakdown", "popularity", "fallback", "group_taste")
     KIND_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     BECAUSE_YOU_RATED_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,7 @@ class Explanation(_message.Message):
     SCORE_BREAKDOWN_FIELD_NUMBER: _ClassVar[int]
     POPULARITY_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    GROUP_TASTE_FIELD_NUMBER: _ClassVar[int]
     kind: str
     text: str
     because_you_rated: BecauseYouRated
@@ -25,7 +26,8 @@ class Explanation(_message.Message):
     score_breakdown: ScoreBreakdown
     popularity: Popularity
     fallback: Fallback
-    def __init__(self, kind: _Optional[str] = ..., text: _Optional[str] = ..., because_you_rated: _Optional[_Union[BecauseYouRated, _Mapping]] = ..., similar_users: _Optional[_Union[SimilarUsers, _Mapping]] = ..., score_shares: _Optional[_Union[ScoreShares, _Mapping]] = ..., score_breakdown: _Optional[_Union[ScoreBreakdown, _Mapping]] = ..., popularity: _Optional[_Union[Popularity, _Mapping]] = ..., fallback: _Optional[_Union[Fallback, _Mapping]] = ...) -> None: ...
+    group_taste: GroupTaste
+    def __init__(self, kind: _Optional[str] = ..., text: _Optional[str] = ..., because_you_rated: _Optional[_Union[BecauseYouRated, _Mapping]] = ..., similar_users: _Optional[_Union[SimilarUsers, _Mapping]] = ..., score_shares: _Optional[_Union[ScoreShares, _Mapping]] = ..., score_breakdown: _Optional[_Union[ScoreBreakdown, _Mapping]] = ..., popularity: _Optional[_Union[Popularity, _Mapping]] = ..., fallback: _Optional[_Union[Fallback, _Mapping]] = ..., group_taste: _Optional[_Union[GroupTaste, _Mapping]] = ...) -> None: ...
 
 class ItemRef(_message.Message):
     __slots__ = ("item", "item_id", "title", "weight")
@@ -90,6 +92,18 @@ class Popularity(_message.Message):
     n_ratings: int
     mean_rating: float
     def __init__(self, n_ratings: _Optional[int] = ..., mean_rating: _Optional[float] = ...) -> None: ...
+
+class GroupTaste(_message.Message):
+    __slots__ = ("group", "mean_rating", "n_ratings", "user_bias")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    MEAN_RATING_FIELD_NUMBER: _ClassVar[int]
+    N_RATINGS_FIELD_NUMBER: _ClassVar[int]
+    USER_BIAS_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    mean_rating: float
+    n_ratings: int
+    user_bias: float
+    def __init__(self, group: _Optional[str] = ..., mean_rating: _Optional[float] = ..., n_ratings: _Optional[int] = ..., user_bias: _Optional[float] = ...) -> None: ...
 
 class Fallback(_message.Message):
     __slots__ = ("reason", "ranked_by")
