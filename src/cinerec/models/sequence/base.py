@@ -85,9 +85,9 @@ class SequenceConfig(TorchModelConfig):
             raise ValueError(f"horizon={self.horizon} needs loss='ce' (the full softmax), not {self.loss!r}")
         return self
     epochs: int = 40
-    batch_size: int = 128
-    lr: float = 1e-3
-    early_stopping_patience: int | None = 3
+    batch_size: int = 32
+    lr: float = 2e-3
+    early_stopping_patience: int | None = 5
     valid_fraction: float = Field(0.05, ge=0, lt=1)
 
 
