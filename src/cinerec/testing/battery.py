@@ -50,6 +50,8 @@ PER_MODEL: dict[str, dict[str, Any]] = {
                 "early_stopping_patience": None},
     "ncf": {"layers": (32, 16), "dropout": (0.1, 0.1), "batch_size": 32, "lr": 5e-3},
     "mf-torch": {"batch_size": 128},
+    "gru4rec": {"batch_size": 128, "lr": 1e-3, "early_stopping_patience": 3},
+    "sasrec": {"batch_size": 128, "lr": 1e-3, "early_stopping_patience": 3},
 }  # fmt: skip
 
 #: Accuracy bands on `battery_data()` with `fast_config`: warm-test RMSE (lo, hi) for
