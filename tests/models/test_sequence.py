@@ -147,3 +147,10 @@ def test_a_horizon_teaches_the_items_after_the_next(data):
     assert sum(g == {s + 3, s + 4, s + 5} for g, s in zip(got, range(0, 24, 4), strict=True)) >= 5
     with pytest.raises(ConfigError, match="horizon"):
         create_model("sasrec", {"horizon": 3, "loss": "bce"})
+
+
+def test_target_min_rating_filters_what_is_learnt(data):
+    """Every rating of the cycles is 4: a 4.5 threshold leaves nothing to learn."""
+    create_model("gru4rec", FAST | {"epochs": 1, "target_min_rating": 4.0}).fit(data, options={"progress": False})
+    with pytest.raises(ConfigError, match="no rows"):
+        create_model("gru4rec", FAST | {"epochs": 1, "target_min_rating": 4.5}).fit(data, options={"progress": False})

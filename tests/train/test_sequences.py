@@ -45,6 +45,8 @@ def test_windows_are_the_latest_items_left_padded():
 
 def test_rating_and_gap_tokens():
     np.testing.assert_array_equal(rating_tokens(np.array([0.5, 1.0, 4.5, 5.0]), SCALE), [1, 2, 9, 10])
+    seqs = Sequences.from_rows(np.zeros(3), np.arange(3), np.array([3.5, 0.5, 5.0]), None, 1, SCALE)
+    np.testing.assert_array_equal(seqs.rating_values(SCALE), [3.5, 0.5, 5.0])
     indptr = np.array([0, 3, 5])
     g = gap_tokens(np.array([0, 0, 7, 100, 100 + 2**20]), indptr)
     assert g[0] == 2 and g[1] == 2 and g[2] == 2 + 3  # gap 7 s -> floor(log2 8) = 3

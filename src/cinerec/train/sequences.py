@@ -92,6 +92,10 @@ class Sequences:
             gaps=gap_tokens(ts, indptr),
         )
 
+    def rating_values(self, scale: tuple[float, float]) -> np.ndarray:
+        """The ratings the rating tokens stand for (half-star levels on ``scale``)."""
+        return (scale[0] + (self.ratings.astype(np.float32) - 1) / 2).astype(np.float32)
+
     @property
     def lengths(self) -> np.ndarray:
         return np.diff(self.indptr)

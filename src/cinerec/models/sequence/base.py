@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from cinerec.data.dataset import Dataset
 from cinerec.data.splits import user_temporal_split
-from cinerec.errors import ConfigError
+from cinerec.errors import ArtifactError
 from cinerec.models.explain import BecauseYouRated, Explanation
 from cinerec.models.query import History
 from cinerec.models.retrieval import RetrievalSpace, factor_space
@@ -99,6 +99,9 @@ class SequenceRecommender(TorchRecommender):
     folds_in = True
     scores_pairs = True
     embedding_paths = ("item_emb",)
+    #: The train part being fitted and its sequences, only while the Trainer runs.
+    _fit_part: Dataset | None = None
+    _fit_seqs: Sequences | None = None
 
     # ---- training -----------------------------------------------------------------------
     def _sequences(self, data: Dataset) -> Sequences:
@@ -121,11 +124,10 @@ class SequenceRecommender(TorchRecommender):
 
     def train_tensors(self, train: Dataset) -> SequenceBatches:
         c = self.config
-        seqs = self._sequences(train)
+        seqs = self._fit_seqs if self._fit_part is train else self._sequences(train)
         target_ok = None
         if c.target_min_rating is not None:
-            order_ratings = _ordered_ratings(train)
-            target_ok = order_ratings >= c.target_min_rating
+            target_ok = seqs.rating_values(self.rating_scale_) >= c.target_min_rating
         sampled = c.loss != "ce"
         return SequenceBatches(
             seqs, c.max_len, c.batch_size, target_ok=target_ok,
@@ -134,13 +136,18 @@ class SequenceRecommender(TorchRecommender):
         )  # fmt: skip
 
     def _run_trainer(self, train: Dataset, valid: Dataset | None, options: Any, **overrides: Any):
-        self._valid_context = self._sequences(train), train.to_csr(values=None).astype(bool), train.item_counts
-        return super()._run_trainer(train, valid, options, **overrides)
+        # The fit part's sequences, built once for the batch source and the validation.
+        self._fit_part, self._fit_seqs = train, self._sequences(train)
+        try:
+            return super()._run_trainer(train, valid, options, **overrides)
+        finally:
+            self._fit_part = self._fit_seqs = None
 
     def valid_tensors(self, valid: Dataset) -> Any:
         """A callable the Trainer calls each epoch: 1 - NDCG@10 of the held-out items,
         ranked over the catalogue minus what the fit part holds."""
-        seqs, seen, counts = self._valid_context
+        seqs, seen, counts = self._fit_seqs, self._fit_part.to_csr(values=None).astype(bool), self._fit_part.item_counts
+        gains = 1.0 / np.log2(np.arange(2, 12))
         relevant = valid.to_csr(values=None).astype(bool)
         users = np.flatnonzero((np.diff(relevant.indptr) > 0) & (seqs.lengths > 0))
         cold = torch.as_tensor(counts == 0, device=self.device)
@@ -155,7 +162,6 @@ class SequenceRecommender(TorchRecommender):
                 top = torch.topk(scores, 10, dim=1).indices.cpu().numpy()
                 rel = relevant[u]
                 hits = np.take_along_axis(rel.toarray(), top, axis=1)
-                gains = 1.0 / np.log2(np.arange(2, 12))
                 ideal = np.cumsum(gains)[np.minimum(np.diff(rel.indptr), 10) - 1]
                 total += float(((hits * gains).sum(1) / ideal).sum())
             return 1.0 - total / max(users.shape[0], 1)
@@ -225,8 +231,7 @@ class SequenceRecommender(TorchRecommender):
         if not 0 <= user < self.n_users_ or getattr(self, "seqs_", None) is None:
             return History.empty()
         s, e = self.seqs_.indptr[user], self.seqs_.indptr[user + 1]
-        lo = self.rating_scale_[0]
-        ratings = lo + (self.seqs_.ratings[s:e].astype(np.float32) - 1) / 2
+        ratings = self.seqs_.rating_values(self.rating_scale_)[s:e]
         return History(self.seqs_.items[s:e].astype(np.int64) - 1, ratings)
 
     def _history_sequences(self, histories: list[History]) -> Sequences:
@@ -308,15 +313,9 @@ class SequenceRecommender(TorchRecommender):
         s = self.seqs_
         n = int(s.indptr[-1]) if s.indptr.size else 0
         if s.indptr.shape != (self.n_users_ + 1,) or any(a.shape != (n,) for a in (s.items, s.ratings, s.gaps)):
-            raise ConfigError("the stored training sequences disagree with the number of users")
+            raise ArtifactError("the stored training sequences disagree with the number of users")
         if n and (s.items.min() < 1 or s.items.max() > self.n_items_):
-            raise ConfigError("the stored training sequences hold items outside the catalogue")
-
-
-def _ordered_ratings(train: Dataset) -> np.ndarray:
-    """Ratings in the order `Sequences.from_rows` puts them (user, time, row)."""
-    order = np.lexsort((np.arange(train.n_ratings), train.timestamps, train.users))
-    return train.ratings[order]
+            raise ArtifactError("the stored training sequences hold items outside the catalogue")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
