@@ -83,6 +83,27 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a finite number")
 
 
+def with_model_metadata(ctx: Context, model: Recommender) -> Context:
+    """``ctx`` with the metadata sources the model's features need (TMDB, IMDb) joined
+    onto the item table of the data set and of every split part; unchanged when none
+    is needed or all are there."""
+    import dataclasses
+
+    from cinerec.data.metadata import has_metadata, with_metadata
+
+    need = getattr(model, "required_metadata", lambda: ())()
+    missing = [s for s in need if not has_metadata(ctx.dataset, s)]
+    if not missing:
+        return ctx
+    dataset = with_metadata(ctx.dataset, missing)
+
+    def part(d: Dataset | None) -> Dataset | None:
+        return None if d is None else dataclasses.replace(d, items_meta=dataset.items_meta)
+
+    split = dataclasses.replace(ctx.split, train=part(ctx.split.train), test=part(ctx.split.test), valid=part(ctx.split.valid))
+    return dataclasses.replace(ctx, dataset=dataset, split=split)
+
+
 def provenance(ctx: Context) -> dict[str, Any]:
     return {
         "data": ctx.data,
@@ -112,6 +133,7 @@ def train(
     if out is not None:
         artifacts.check_output(out, overwrite=overwrite)
     model = create_model(model_name, config or {})
+    ctx = with_model_metadata(ctx, model)
     model.provenance = provenance(ctx)
     opts = fit_options(options, progress=progress) if options is None or isinstance(options, dict) else options
     if evaluate_after:

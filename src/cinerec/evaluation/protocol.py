@@ -175,7 +175,8 @@ def _rating_metrics(model: Recommender, split: Split, wanted: set[str], out: Met
     sq = (pred.astype(np.float64) - truth) ** 2
     ab = np.sqrt(sq)
     per_row["sq_err"] = sq
-    for suffix, rows in (("", slice(None)), ("_warm", split.warm_rows)):
+    cold_item = split.cold_item_rows & ~split.cold_user_rows
+    for suffix, rows in (("", slice(None)), ("_warm", split.warm_rows), ("_cold_item", cold_item)):
         n = int(sq[rows].size)
         vals = {
             "rmse": float(np.sqrt(sq[rows].mean())) if n else None,

@@ -13,7 +13,11 @@ from typing import Any
 
 import numpy as np
 
-RATING_KEYS = ("rmse", "mae", "r2", "rmse_warm", "mae_warm", "r2_warm")
+#: ``_warm``: test rows whose user and movie both have train ratings; ``_cold_item``: rows
+#: of a movie with no train rating (a warm user), the slice content models are for.
+RATING_KEYS = (
+    "rmse", "mae", "r2", "rmse_warm", "mae_warm", "r2_warm", "rmse_cold_item", "mae_cold_item", "r2_cold_item",
+)  # fmt: skip
 EFFICIENCY_KEYS = ("fit_s", "predict_per_s", "topk_p50_ms", "topk_p99_ms", "model_bytes")
 COUNT_KEYS = ("n_test", "n_test_cold_user", "n_test_cold_item", "n_rank_users")
 #: Ranking metric name in the report -> per-user array from `ranking_metrics`.

@@ -31,6 +31,9 @@ _REGISTRY: dict[str, str] = {
     "mf-torch": "cinerec.models.torch.mf:TorchMF",
     "autorec": "cinerec.models.torch.autorec:AutoRec",
     "ncf": "cinerec.models.torch.ncf:NCF",
+    "feature-mlp": "cinerec.models.content.feature_mlp:FeatureMLP",
+    "text-hybrid": "cinerec.models.content.text_hybrid:TextHybrid",
+    "multimodal": "cinerec.models.content.multimodal:Multimodal",
     "gru4rec": "cinerec.models.sequence.gru4rec:GRU4Rec",
     "sasrec": "cinerec.models.sequence.sasrec:SASRec",
 }

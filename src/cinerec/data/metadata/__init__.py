@@ -2,10 +2,12 @@
 
 * `tmdb`: the Kaggle ``tmdb_5000_movies.csv`` format (`read_tmdb`, `join_tmdb`).
 * `imdb`: IMDb's non-commercial TSVs, streamed (`read_imdb`, `join_imdb`).
+* `enrich`: `with_metadata(dataset, ("tmdb", "imdb"))`, the join content models use.
 """
 
 from __future__ import annotations
 
+from cinerec.data.metadata.enrich import SOURCES, has_metadata, with_metadata
 from cinerec.data.metadata.imdb import (
     IMDB_SCHEMAS,
     find_imdb_file,
@@ -19,12 +21,15 @@ from cinerec.data.metadata.tmdb import JSON_LIST_COLUMNS, JoinReport, join_tmdb,
 __all__ = [
     "IMDB_SCHEMAS",
     "JSON_LIST_COLUMNS",
+    "SOURCES",
     "JoinReport",
     "find_imdb_file",
+    "has_metadata",
     "imdb_name",
     "join_imdb",
     "join_tmdb",
     "read_imdb",
     "read_tmdb",
     "tconst",
+    "with_metadata",
 ]

@@ -26,7 +26,7 @@ from __future__ import annotations
 from cinerec.data.splits.core import SPLIT_SPECS_HELP, Split
 from cinerec.data.splits.leakage import check_no_leakage
 from cinerec.data.splits.predefined import predefined_split
-from cinerec.data.splits.random import kfold_split, random_split
+from cinerec.data.splits.random import item_cold_split, kfold_split, random_split
 from cinerec.data.splits.spec import make_split
 from cinerec.data.splits.temporal import leave_one_out, temporal_split, user_temporal_split
 
@@ -34,6 +34,7 @@ __all__ = [
     "SPLIT_SPECS_HELP",
     "Split",
     "check_no_leakage",
+    "item_cold_split",
     "kfold_split",
     "leave_one_out",
     "make_split",

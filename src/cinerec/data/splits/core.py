@@ -55,6 +55,8 @@ Split specs (fractions are of ratings; the rest goes to test):
   user-temporal:0.8,0.1  per user, with each user's middle 10% as valid
   user-last:N          per user: each user's last N ratings test (users with <= N stay in train)
   kfold:K:F            K-fold cross-validation, fold F of K (F is 1-based: kfold:5:1 .. kfold:5:5)
+  item-cold:0.1        10% of the rated movies held out whole (all their ratings test) plus
+                       10% of the other rows (item-cold:F,T sets that share T; seeded)
   loo                  leave-one-out: each user's latest rating is test
   u1 .. u5, ua, ub     MovieLens-100K's predefined folds (u1.base/u1.test ...); ml-100k only"""
 

@@ -58,3 +58,33 @@ def kfold_split(ds: Dataset, k: int = 5, fold: int = 0, seed: int = 42) -> Split
     label = np.where(fold_of == fold, _TEST, _TRAIN).astype(np.int8)
     return _build(ds, label, f"kfold:{k}:{fold + 1}", seed, False, protocol="kfold", k=k, fold=fold)
 
+
+
+def item_cold_split(ds: Dataset, item_frac: float = 0.1, test_frac: float = 0.1, seed: int = 42) -> Split:
+    """Whole movies held out: every rating of a seeded ``item_frac`` share of the rated
+    movies goes to test (the cold-item slice: no model saw a rating of them), and a
+    random ``test_frac`` of the other rows joins test too (the warm slice), so one
+    evaluation reports both. Content models score the held-out movies from their
+    features; collaborative ones fall back to the damped item mean."""
+    item_frac = _check_frac("item_frac", item_frac)
+    test_frac = _check_frac("test_frac", test_frac)
+    if item_frac <= 0:
+        raise SplitError(f"item-cold split: item_frac={item_frac} must be > 0\n{SPLIT_SPECS_HELP}")
+    rng = np.random.default_rng(seed)
+    rated = np.flatnonzero(np.bincount(ds.items, minlength=ds.n_items) > 0)
+    n_cold = _n_of(item_frac, rated.shape[0])
+    if n_cold == 0 or n_cold >= rated.shape[0]:
+        raise SplitError(
+            f"item-cold split: item_frac={item_frac} of {rated.shape[0]} rated movies holds out "
+            f"{n_cold}; need at least one held out and one kept"
+        )
+    cold = np.zeros(ds.n_items, dtype=bool)
+    cold[rng.choice(rated, size=n_cold, replace=False)] = True
+    cold_rows = cold[ds.items]
+    label = np.full(ds.n_ratings, _TRAIN, dtype=np.int8)
+    label[cold_rows] = _TEST
+    warm_rows = np.flatnonzero(~cold_rows)
+    n_warm_test = _n_of(test_frac, warm_rows.shape[0])
+    label[rng.permutation(warm_rows)[:n_warm_test]] = _TEST
+    spec = f"item-cold:{_fmt(item_frac)}" + (f",{_fmt(test_frac)}" if test_frac != 0.1 else "")
+    return _build(ds, label, spec, seed, False, protocol="item-cold", n_cold_items=int(n_cold))

@@ -8,7 +8,7 @@ from cinerec._util import validate
 from cinerec.data.dataset import Dataset
 from cinerec.data.splits.core import _PREDEFINED, SPLIT_SPECS_HELP, Split
 from cinerec.data.splits.predefined import predefined_split
-from cinerec.data.splits.random import kfold_split, random_split
+from cinerec.data.splits.random import item_cold_split, kfold_split, random_split
 from cinerec.data.splits.temporal import leave_one_out, temporal_split, user_temporal_split
 from cinerec.errors import SplitError
 
@@ -43,6 +43,11 @@ def make_split(ds: Dataset, spec: str, seed: int = 42) -> Split:
                 f"{SPLIT_SPECS_HELP}"
             )
         return kfold_split(ds, k=k, fold=f - 1, seed=seed)
+    if m := re.fullmatch(r"item-cold:" + _FRACS, s):
+        items, rows = float(m[1]), float(m[2]) if m[2] is not None else 0.1
+        if not 0 < items < 1 or not 0 <= rows < 1:
+            raise SplitError(f"split spec {spec!r}: need 0 < F < 1 and 0 <= T < 1\n{SPLIT_SPECS_HELP}")
+        return item_cold_split(ds, item_frac=items, test_frac=rows, seed=seed)
     if s == "loo":
         return leave_one_out(ds)
     if s in _PREDEFINED:
