@@ -23,7 +23,6 @@ results/sequence.d/, so one section can be re-run alone).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -32,6 +31,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from _markdown import (  # benchmarks/ is on sys.path when a script runs
+    load_sections,
+    save_section,
+    table,
+)
 from rich.console import Console
 
 from cinerec._util import fs
@@ -124,22 +128,8 @@ def imbalance_section(ds, epochs: int, console: Console) -> dict[str, Any]:
 
 
 # ---- rendering ---------------------------------------------------------------------------
-def _f(v: Any, nd: int = 4) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{nd}f}"
-    return str(v)
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
-        "| " + " | ".join(_f(c) for c in r) + " |" for r in rows
-    ]
-
-
 def _ranking_md(rows: list[dict], goal: str) -> list[str]:
-    out = _table(["model", "NDCG@10", "HR@10", "fit s", "epochs", "s/epoch"],
+    out = table(["model", "NDCG@10", "HR@10", "fit s", "epochs", "s/epoch"],
                  [[r["model"], r["ndcg@10"], r["hr@10"], r["fit_s"], r["epochs"], r["s_per_epoch"]] for r in rows])
     best_seq = max((r for r in rows if r["model"] in SEQUENCE), key=lambda r: r["ndcg@10"])
     ease = max((r for r in rows if r["model"].startswith("ease")), key=lambda r: r["ndcg@10"])
@@ -163,7 +153,7 @@ def render(store: dict[str, Any], stamp: dict[str, str]) -> str:
         md += ["", f"_{stamp.get('2', '')}_", ""]
     if "3" in store:
         md += ["## 3. timesvd vs svd, per-user temporal 80/20", ""]
-        md += _table(["model", "RMSE", "MAE", "RMSE warm", "MAE warm", "fit s"],
+        md += table(["model", "RMSE", "MAE", "RMSE warm", "MAE warm", "fit s"],
                      [[r["model"], r["rmse"], r["mae"], r["rmse_warm"], r["mae_warm"], r["fit_s"]] for r in store["3"]])
         md += ["", "timesvd predicts at each user's last training day (the contract has no time argument); "
                    "its defaults were chosen on this split's test part, so its margin is optimistic.",
@@ -178,20 +168,20 @@ def render(store: dict[str, Any], stamp: dict[str, str]) -> str:
                "targets are each one's ratings after the 20th, the same for every N. N = 0 is each model's "
                "fallback (the damped item mean); N >= 1 folds the first N ratings in, no retraining.", "",
                "NDCG@10:", ""]
-        md += _table(["model", *[f"N={n}" for n in ns]], [[m, *[get[(m, n)]["ndcg@10"] for n in ns]] for m in models])
+        md += table(["model", *[f"N={n}" for n in ns]], [[m, *[get[(m, n)]["ndcg@10"] for n in ns]] for m in models])
         md += ["", "RMSE (rating models):", ""]
-        md += _table(["model", *[f"N={n}" for n in ns]],
+        md += table(["model", *[f"N={n}" for n in ns]],
                      [[m, *[get[(m, n)]["rmse"] for n in ns]] for m in models if get[(m, ns[0])]["rmse"] is not None])
         md += ["", f"![cold-start curve]({FIGURE.name})", "", f"_{stamp.get('4', '')}_", ""]
     if "5" in store:
         tiers, curve = store["5"]["tiers"], store["5"]["tradeoff"]
         keys = [k for k in tiers[0] if k != "model" and not isinstance(tiers[0][k], (dict, list))]
         md += ["## 5. Data imbalance, per-user temporal 80/20", ""]
-        md += _table(["metric", *[t["model"] for t in tiers]], [[k, *[t.get(k) for t in tiers]] for k in keys])
+        md += table(["metric", *[t["model"] for t in tiers]], [[k, *[t.get(k) for t in tiers]] for k in keys])
         md += ["", "Popularity penalty (score and log-popularity standardised per user; "
                    "rank by score - beta * popularity), ease:", ""]
         ck = [k for k in curve[0] if not isinstance(curve[0][k], (dict, list))]
-        md += _table(ck, [[c[k] for k in ck] for c in curve])
+        md += table(ck, [[c[k] for k in ck] for c in curve])
         md += ["", f"_{stamp.get('5', '')}_", ""]
     return "\n".join(md) + "\n"
 
@@ -224,11 +214,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"unknown section {s!r}")
         stamp = (f"section time {time.perf_counter() - t0:.0f} s; `python benchmarks/sequence.py --sections {s} "
                  f"--epochs {a.epochs}`, {time.strftime('%Y-%m-%d %H:%M')}")
-        fs.write_text(STORE / f"{s}.json", json.dumps({"rows": out, "stamp": stamp}, default=float))
-    store, stamps = {}, {}
-    for f in sorted(STORE.glob("*.json")):
-        got = json.loads(f.read_text())
-        store[f.stem], stamps[f.stem] = got["rows"], got["stamp"]
+        save_section(STORE, s, out, stamp)
+    store, stamps = load_sections(STORE)
     fs.write_text(OUT, render(store, stamps))
     console.print(f"wrote {OUT}")
 

@@ -14,7 +14,7 @@ from cinerec.errors import ConfigError
 
 _SPLIT_HELP = (
     "random:0.9 | random:0.8,0.1 | temporal:0.8 | temporal:0.8,0.1 | user-temporal:0.8 | "
-    "user-last:N | kfold:5:1 | loo | u1..u5 | ua | ub"
+    "user-last:N | kfold:5:1 | item-cold:0.1 | loo | u1..u5 | ua | ub"
 )
 _FORMATS = ("table", "json", "csv", "md")
 

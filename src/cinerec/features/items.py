@@ -107,9 +107,10 @@ def add_derived_columns(items: pl.DataFrame, tags: pl.DataFrame | None = None) -
             tags.select(pl.col("item"), pl.col("tag").str.to_lowercase().str.strip_chars())
             .unique()
             .group_by("item")
-            .agg(pl.col("tag").alias("tags"))
+            .agg(pl.col("tag").sort().alias("tags"))  # sorted: the same text on every run
         )
-        out = out.join(per_item, on="item", how="left")
+        # Row i must stay item i: a join does not promise the left order.
+        out = out.join(per_item, on="item", how="left", maintain_order="left")
     return out
 
 
@@ -184,7 +185,7 @@ class ItemEncoder:
             for column, size in _MULTIHOT.get(g, ()):
                 if column not in items.columns:
                     continue
-                counts = part.select(pl.col(column).explode().drop_nulls()).get_column(column).value_counts(sort=True)
+                counts = _as_lists(part.get_column(column)).explode().drop_nulls().value_counts(sort=True)
                 vocab = counts.get_column(column).to_list()
                 enc.multihot.append(MultiHotColumn(column, [str(v) for v in (vocab[:size] if size else sorted(vocab))]))
         return enc
@@ -274,15 +275,20 @@ def _first(frame: pl.DataFrame, column: str) -> pl.Series:
     return s.cast(pl.String).alias(column)
 
 
+def _as_lists(col: pl.Series) -> pl.Series:
+    """A multi-hot column as lists of strings (MovieLens-style "A|B" text is split on "|")."""
+    if isinstance(col.dtype, pl.List):
+        return col.cast(pl.List(pl.String))
+    return col.cast(pl.String).str.split("|")
+
+
 def _multi_hot(frame: pl.DataFrame, m: MultiHotColumn) -> np.ndarray:
     n, k = frame.height, len(m.vocabulary)
     block = np.zeros((n, k + 1))
     if m.column not in frame.columns:
         block[:, k] = 1.0
         return block
-    col = frame.get_column(m.column)
-    if not isinstance(col.dtype, pl.List):
-        col = col.cast(pl.String).str.split("|")
+    col = _as_lists(frame.get_column(m.column))
     lens = col.list.len().fill_null(0).to_numpy()
     block[:, k] = (lens == 0).astype(np.float64)
     has = lens > 0

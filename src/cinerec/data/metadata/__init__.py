@@ -16,7 +16,13 @@ from cinerec.data.metadata.imdb import (
     read_imdb,
     tconst,
 )
-from cinerec.data.metadata.tmdb import JSON_LIST_COLUMNS, JoinReport, join_tmdb, read_tmdb
+from cinerec.data.metadata.tmdb import (
+    JSON_LIST_COLUMNS,
+    JoinReport,
+    join_tmdb,
+    read_tmdb,
+    tmdb_vote_dataset,
+)
 
 __all__ = [
     "IMDB_SCHEMAS",
@@ -31,5 +37,6 @@ __all__ = [
     "read_imdb",
     "read_tmdb",
     "tconst",
+    "tmdb_vote_dataset",
     "with_metadata",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from cinerec.data.dataset import Dataset
@@ -126,3 +127,49 @@ def join_tmdb(dataset: Dataset, tmdb: pl.DataFrame) -> tuple[pl.DataFrame, JoinR
         with_key=int(items.get_column("tmdbId").is_not_null().sum()),
     )
     return joined.drop("_tmdb_hit"), report
+
+
+def tmdb_vote_dataset(tmdb: pl.DataFrame, min_votes: int = 1) -> Dataset:
+    """Paper 003's own task as a `Dataset`: one pseudo-user ("tmdb") whose rating of
+    each movie is its TMDB ``vote_average`` (scale 0-10), so any rating model predicts
+    a movie's average vote from what it is. Movies with fewer than ``min_votes`` votes
+    are left out (their average of 0 is "no votes", not a vote of 0). The item table
+    has ``title``, ``year`` (release year), ``genres`` (TMDB's) and every column
+    ``tmdb_``-prefixed, as `join_tmdb` gives them; raw item ids are TMDB ids.
+    """
+    from cinerec.data.dataset import IdMap
+
+    if "vote_average" not in tmdb.columns or "vote_count" not in tmdb.columns:
+        raise DataFormatError("the TMDB table needs vote_average and vote_count columns")
+    rows = tmdb.filter(pl.col("vote_count").fill_null(0) >= min_votes).unique(
+        "id", keep="first", maintain_order=True
+    )
+    rows = rows.filter(pl.col("vote_average").is_not_null()).sort("id")
+    if rows.height == 0:
+        raise DataFormatError(f"no TMDB movie has at least {min_votes} vote(s)")
+    ids = rows.get_column("id").to_numpy().astype(np.int64)
+    n = ids.shape[0]
+    meta = rows.rename({c: f"tmdb_{c}" for c in rows.columns if c != "id"})
+    year = (
+        meta.get_column("tmdb_release_date").dt.year()
+        if "tmdb_release_date" in meta.columns
+        else pl.Series([None] * n)
+    )
+    items_meta = pl.DataFrame({
+        "item": np.arange(n, dtype=np.int32),
+        "movieId": ids,
+        "title": meta.get_column("tmdb_title"),
+        "year": year.cast(pl.Int32),
+        "genres": meta.get_column("tmdb_genres") if "tmdb_genres" in meta.columns else pl.Series([[]] * n),
+    }).hstack(meta.drop("id"))  # fmt: skip
+    return Dataset(
+        name="tmdb-votes",
+        users=np.zeros(n, dtype=np.int32),
+        items=np.arange(n, dtype=np.int32),
+        ratings=rows.get_column("vote_average").to_numpy().astype(np.float32),
+        timestamps=np.zeros(n, dtype=np.int64),
+        user_ids=IdMap(np.array([0], dtype=np.int64)),
+        item_ids=IdMap(ids),
+        rating_scale=(0.0, 10.0),
+        items_meta=items_meta,
+    )

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 import polars as pl
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from torch import Tensor, nn
 
 from cinerec.data.dataset import Dataset
@@ -44,7 +44,7 @@ from cinerec.features.images import load_posters
 from cinerec.features.text import SentenceEncoder
 from cinerec.models.content.base import ContentConfig, ContentRecommender, id_keep
 from cinerec.models.explain import Explanation, ScoreBreakdown
-from cinerec.models.search import FloatRange, IntRange, Param
+from cinerec.models.search import Choice, FloatRange, Param
 
 MODALITIES = ("text", "meta", "visual")
 
@@ -59,10 +59,12 @@ class MultimodalConfig(ContentConfig):
     #: A folder of ``<movieId>.jpg`` posters (needed by the "visual" modality).
     posters: str | None = None
     poster_size: int = Field(32, ge=8, le=128)
-    factors: int = Field(64, ge=1)
+    #: Width of every token and of the user / movie factors (256 and ``reg`` 0.1 measured
+    #: best on ml-latest-small random 90/10 among 64/128/256 x 0.02..0.2).
+    factors: int = Field(256, ge=1)
     heads: int = Field(4, ge=1)
     #: L2 weight on the batch's user/movie factors and biases (per rating).
-    reg: float = Field(0.02, ge=0)
+    reg: float = Field(0.1, ge=0)
     epochs: int = 40
     batch_size: int = 1024
     lr: float = 3e-3
@@ -75,6 +77,12 @@ class MultimodalConfig(ContentConfig):
         if bad or not v:
             raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {v}")
         return tuple(m for m in MODALITIES if m in v)
+
+    @model_validator(mode="after")
+    def _heads_divide_factors(self):
+        if self.factors % self.heads:
+            raise ValueError(f"factors ({self.factors}) must be a multiple of heads ({self.heads})")
+        return self
 
 
 class PosterCNN(nn.Module):
@@ -194,7 +202,10 @@ class MultimodalModule(nn.Module):
         keys = self.key(t)
         cb = self.content_bias.weight[0]  # the content bias is linear: c(sum w t) = sum w c(t) + b
         ct = t @ cb  # (I, K)
-        q_i = self.item_emb.weight * self.item_warm[:, None].float()
+        every = torch.arange(self.item_warm.shape[0], device=t.device)
+        q_i = (
+            self.item_emb(every) * self.item_warm[:, None].float()
+        )  # forward(): compressed tables work too
         b_i = self.item_bias.weight.squeeze(-1) * self.item_warm.float()
         n_items, k, d = t.shape
         out = torch.empty(users.shape[0], n_items, device=t.device)
@@ -219,7 +230,7 @@ class Multimodal(ContentRecommender):
     scores_pairs = True
     embedding_paths = ("user_emb", "item_emb")
     search_space: ClassVar[dict[str, Param]] = {
-        "lr": FloatRange(5e-4, 1e-2, log=True), "reg": FloatRange(1e-3, 0.1, log=True), "factors": IntRange(16, 128, log=True),
+        "lr": FloatRange(5e-4, 1e-2, log=True), "reg": FloatRange(1e-3, 0.1, log=True), "factors": Choice((32, 64, 128, 256)),
     }  # fmt: skip
 
     def __init__(self, config: Any = None, **overrides: Any):
