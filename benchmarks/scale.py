@@ -11,12 +11,15 @@ runs in a fresh process, so each row's peak RSS (from ``os.wait4``) is that stag
   row; ranking every test user over all 62k movies minus their training ones);
 - ``als`` (50 factors, 10 epochs) fit and RMSE; ``ease`` (its dense item x item inverse
   does not fit: the refusal is the row); ``mf-torch`` one epoch in 1 process and in 2
-  (``cinerec train --nproc 2``, DDP over gloo).
+  (``cinerec train --nproc 2``, DDP over gloo);
+- with ``--device cuda``: one epoch of ``mf-torch`` and ``ncf`` on the GPU, fp32 and with
+  mixed precision (autocast; on a CPU device both rows run fp32).
 
 Goal of the scale-out issue: load + split + svd fit + full evaluation under 3 minutes
 and 8 GB. Writes results/scale.md.
 
     .venv/bin/python benchmarks/scale.py [--ratings 25M] [--work /tmp/cinerec-scale]
+    .venv/bin/python benchmarks/scale.py --device cuda --out benchmarks/results/scale-gpu.md
 """
 
 from __future__ import annotations
@@ -64,12 +67,24 @@ else:
             from cinerec.errors import ConfigError
             from cinerec.evaluation.protocol import evaluate
             from cinerec.models.registry import create_model
+            # "MODEL" on the CPU, or "MODEL@DEVICE/amp|fp32" (a torch model, one epoch)
+            name, _, run = stage.partition("@")
+            device, _, precision = run.partition("/")
+            fit_options = {"progress": False}
+            if device:
+                fit_options |= {"device": device, "mixed_precision": precision == "amp"}
+                info["device"] = device
+                info["precision"] = precision
+                if device.startswith("cuda"):
+                    import torch
+                    info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+            one_epoch = {"epochs": 1, "early_stopping_patience": None}
             params = {"svd": {"n_factors": 100, "epochs": 20}, "als": {"n_factors": 50, "epochs": 10},
-                      "ease": {}, "mf-torch": {"epochs": 1, "early_stopping_patience": None}}[stage]
-            model = create_model(stage, params)
+                      "ease": {}, "mf-torch": one_epoch, "ncf": one_epoch}[name]
+            model = create_model(name, params)
             t = time.perf_counter()
             try:
-                model.fit(split.train, options={"progress": False})
+                model.fit(split.train, options=fit_options)
             except ConfigError as e:
                 info["refused"] = str(e)
             info["fit_s"] = time.perf_counter() - t
@@ -88,8 +103,13 @@ open(out, "w").write(json.dumps(info))
 """
 
 
+def stage_file(stage: str) -> str:
+    """The JSON file a stage's result is kept in (device rows name a precision after a '/')."""
+    return stage.replace("/", "+") + ".json"
+
+
 def run_stage(stage: str, data: Path, env: dict[str, str], work: Path, *extra: str, timeout: float = 3600) -> dict:
-    out = work / f"{stage}.json"
+    out = work / stage_file(stage)
     t = time.perf_counter()
     if stage == "mf-torch-2":
         cmd = [sys.executable, "-m", "cinerec", "train", "mf-torch", "--data", str(data), "--set", "epochs=1",
@@ -123,6 +143,8 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("/tmp/cinerec-scale"))
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--stages", default="load-cold,load-warm,split,svd,als,ease,mf-torch,mf-torch-2")
+    p.add_argument("--device", help="cuda | cuda:N | cpu: instead of --stages, one epoch of mf-torch and ncf "
+                   "on that device with mixed precision on and off (rows MODEL@DEVICE/amp|fp32)")
     p.add_argument("--stage-timeout", type=float, default=900, help="seconds before a stage is stopped")
     p.add_argument("--report-only", action="store_true", help="write the table from the stages already run")
     args = p.parse_args()
@@ -133,7 +155,10 @@ def main() -> None:
     env = dict(os.environ, CINEREC_CACHE=str(args.work / "cache"))
     done = args.work / f"stages-{n_r}"  # one JSON per finished stage: a later run adds to them
     done.mkdir(exist_ok=True)
-    order = ["generate", *p.get_default("stages").split(",")]
+    if args.device:
+        args.stages = ",".join(f"{m}@{args.device}/{prec}" for m in ("mf-torch", "ncf") for prec in ("fp32", "amp"))
+    order = ["generate", *p.get_default("stages").split(","), *args.stages.split(",")]
+    order = list(dict.fromkeys(order))
     if not args.report_only:
         if not (data / "ratings.csv").exists():
             r = run_stage("generate", data, env, args.work, f"{n_r},{n_u},{n_i}")
@@ -145,21 +170,23 @@ def main() -> None:
 
                 shutil.rmtree(args.work / "cache", ignore_errors=True)
             r = run_stage(stage, data, env, args.work, timeout=args.stage_timeout)
-            (done / f"{stage}.json").write_text(json.dumps(r))
+            (done / stage_file(stage)).write_text(json.dumps(r))
             print(f"  {stage:12s} {r['wall_s']:7.1f} s wall  peak {r['peak_rss_mb']:,.0f} MB  "
                   + json.dumps({k: v for k, v in r.items() if k not in ('wall_s', 'peak_rss_mb')}), flush=True)
-    rows = [(s, json.loads((done / f"{s}.json").read_text())) for s in order if (done / f"{s}.json").exists()]
+    rows = [(s, json.loads((done / stage_file(s)).read_text())) for s in order if (done / stage_file(s)).exists()]
     write(args, rows, n_r, n_u, n_i)
 
 
 def write(args, rows, n_r, n_u, n_i) -> None:
     got = dict(rows)
+    gpus = sorted({r["gpu"] for _, r in rows if "gpu" in r})
+    command = f"`.venv/bin/python benchmarks/scale.py --ratings {n_r}" + (f" --device {args.device}`" if args.device else "`")
     lines = [
-        "# 25M ratings end to end - measured", "",
-        f"{platform.machine()}, {os.cpu_count()} cores; synthetic release of the ML-25M shape ({n_r:,} ratings, "
+        "# 25M ratings end to end - measured" if not args.device else f"# One epoch on {args.device} - measured", "",
+        f"{platform.machine()}, {os.cpu_count()} cores{''.join(', ' + g for g in gpus)}; synthetic release of the ML-25M shape ({n_r:,} ratings, "
         f"{n_u:,} users, {n_i:,} movies), random 90/10 split seed 42. Each row is a fresh process: its time "
-        "inside the process and its peak RSS (the warm-cache load of the data included). Regenerate: "
-        "`.venv/bin/python benchmarks/scale.py`.", "",
+        "inside the process and its peak RSS (the warm-cache load of the data included); `MODEL@DEVICE/amp` "
+        f"rows autocast (CUDA only), `/fp32` rows do not. Regenerate: {command}.", "",
         "| stage | wall s | stage s | peak RSS MB | result |", "|---|---:|---:|---:|---|",
     ]
     for stage, r in rows:
