@@ -79,6 +79,23 @@ def test_svdpp_prediction_uses_implicit_term() -> None:
     np.testing.assert_allclose(m.score(np.array([u]))[0, i], want, atol=1e-5)
 
 
+def test_svdpp_y_decay_is_that_of_per_rating_steps_for_a_heavy_user() -> None:
+    # One user with 2,000 ratings and Q = 0, so the y gradient is zero and only the weight
+    # decay acts: |N(u)| per-rating steps give (1 - lr reg)^|N(u)|; the summed form
+    # 1 - |N(u)| lr reg (= -3 here) flipped and grew y until svdpp returned NaN.
+    n = 2000
+    indptr = np.array([0, n], dtype=np.int64)
+    indices = np.arange(n, dtype=np.int64)
+    ratings = np.full(n, 4.0)
+    rng = np.random.default_rng(0)
+    Y0 = rng.normal(0, 0.1, (n, 3))
+    Y, P, Q = Y0.copy(), rng.normal(0, 0.1, (1, 3)), np.zeros((n, 3))
+    lr, reg = np.full(5, 0.01), np.array([0.02, 0.02, 0.02, 0.02, 0.2])
+    K.svdpp_sgd_epoch(indptr, indices, ratings, np.zeros(1, dtype=np.int64), 3.5, np.zeros(1), np.zeros(n),
+                      P, Q, Y, lr, reg)
+    np.testing.assert_allclose(Y, Y0 * (1 - 0.01 * 0.2) ** n, rtol=1e-9)
+
+
 def test_als_user_step_solves_its_ridge_problem() -> None:
     d = make_ratings_dataset(n_users=30, n_items=20, seed=3)
     m = create_model("als", n_factors=3, n_iter=3, reg=0.1).fit(d)

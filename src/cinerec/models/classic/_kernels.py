@@ -154,7 +154,9 @@ def svdpp_sgd_epoch(
 
     The implicit term ``|N(u)|^-1/2 sum_j y_j`` is computed once per user and the y
     gradient accumulated over the user's ratings, then applied once: the usual fast
-    SVD++ schedule (Surprise recomputes the sum per rating, O(|N(u)|) each).
+    SVD++ schedule (Surprise recomputes the sum per rating, O(|N(u)|) each). The y weight
+    decay is that of the |N(u)| per-rating steps, so it stays stable for users with
+    thousands of ratings.
     ``lr`` / ``reg`` hold (bu, bi, pu, qi, yj).
     """
     k = P.shape[1]
@@ -191,10 +193,13 @@ def svdpp_sgd_epoch(
                 P[u, f] += lr[2] * (err * qif - reg[2] * puf)
                 Q[i, f] += lr[3] * (err * (puf + imp[f]) - reg[3] * qif)
                 gy[f] += err * norm * qif
+        # the y decay of |N(u)| per-rating steps, (1 - lr reg)^|N(u)|, applied at once:
+        # the summed form 1 - |N(u)| lr reg goes below -1 for heavy users and diverges
+        decay = (1.0 - lr[4] * reg[4]) ** (b - a)
         for n in range(a, b):
             j = indices[n]
             for f in range(k):
-                Y[j, f] += lr[4] * (gy[f] - (b - a) * reg[4] * Y[j, f])
+                Y[j, f] = decay * Y[j, f] + lr[4] * gy[f]
     return sse
 
 
