@@ -40,11 +40,11 @@ from cinerec.report import tables
 RESULTS = Path(__file__).parent / "results" / "accuracy.md"
 PARTS = Path(__file__).parent / "results" / "accuracy.d"
 RATING_MODELS = ["mean", "bias", "user-knn", "item-knn", "svd", "svdpp", "als", "mf-torch", "autorec", "ncf"]
-RANKING_MODELS = ["popular", "ials", "ease", "ease@rating"]
-#: Named variants: "NAME@tag" is model NAME with these hyper-parameters. The rating-
-#: weighted EASE was chosen on a validation split carved from the train part
-#: (docs/models-classic.md), never on this test part.
-VARIANTS = {"ease@rating": {"weighting": "rating"}, "ncf@paper": {"preset": "paper"}}
+RANKING_MODELS = ["popular", "ials", "ease", "ease@binary"]
+#: Named variants: "NAME@tag" is model NAME with these hyper-parameters. EASE's default
+#: is rating-weighted (chosen on a validation split carved from the train part,
+#: docs/models-classic.md, never on this test part); "ease@binary" is the paper's form.
+VARIANTS = {"ease@binary": {"weighting": "binary"}, "ncf@paper": {"preset": "paper"}}
 PAPER_002_CLAIM = 0.9001
 REFERENCES_RANDOM = {"Surprise SVD (default)": 0.8755, "Surprise KNNBaseline": 0.8482, "Cornac MF (k=100)": 0.8396}
 REFERENCES_RANKING = {
@@ -118,7 +118,7 @@ def cinerec_svd(split: Split, n_factors: int, n_epochs: int, threads: int = 0) -
 def section_random(quick: bool) -> str:
     console.rule("1. ml-latest-small, random 90/10 (seed 42)")
     ctx = experiment.load_context("ml-latest-small", "random:0.9", seed=42, progress=False)
-    names = RATING_MODELS if not quick else ["mean", "bias", "svd", "ncf"]
+    names = RATING_MODELS + ["blend"] if not quick else ["mean", "bias", "svd", "ncf"]
     reports = run_models(names, ctx.split)
     paper = run_models(["ncf@paper"], ctx.split, {"ncf@paper": {"preset": "paper"}})["ncf@paper"]
     rows = [[n, r.metrics["rmse"], r.metrics["mae"], r.metrics["r2"], r.metrics["fit_s"]] for n, r in reports.items()]
@@ -143,13 +143,19 @@ def section_random(quick: bool) -> str:
         f"- target `ncf` (early stopping) <= 0.875: measured {ncf:.4f} — {'met' if ncf <= 0.875 else 'NOT met'}",
         f"- paper preset: measured {paper.metrics['rmse']:.4f} vs claimed {PAPER_002_CLAIM}",
     ]
+    best = min(reports, key=lambda n: reports[n].metrics["rmse"])
+    rmse = reports[best].metrics["rmse"]
+    text.append(f"- target best single model or `blend` <= 0.825: `{best}` {rmse:.4f} — {'met' if rmse <= 0.825 else 'NOT met'}")
+    if "blend" in reports:
+        text += ["", "`blend` (defaults): ridge stack of svdpp, svd, item-knn, user-knn, autorec and bias, "
+                 "weights learned on 10% of the train part, members refitted on all of it."]
     return "\n".join(text)
 
 
 def section_global_temporal(quick: bool) -> str:
     console.rule("2. ml-latest-small, global temporal 80/20")
     ctx = experiment.load_context("ml-latest-small", "temporal:0.8", seed=42, progress=False)
-    names = RATING_MODELS if not quick else ["mean", "bias", "svd", "ncf"]
+    names = RATING_MODELS + ["blend"] if not quick else ["mean", "bias", "svd", "ncf"]
     reports = run_models(names, ctx.split)
     share = ctx.split.cold_share()
     rows = [
@@ -199,6 +205,7 @@ def section_ranking(quick: bool) -> str:
             "",
             f"- target `ease` >= 0.10: measured {ease:.4f} — {'met' if ease >= 0.10 else 'NOT met'}",
             f"- target best model >= 0.105: best is `{best_name}` with {best:.4f} — {'met' if best >= 0.105 else 'NOT met'}",
+            f"- target (issue 15) NDCG@10 >= 0.12: best is `{best_name}` with {best:.4f} — {'met' if best >= 0.12 else 'NOT met'}",
         ]
     )
 

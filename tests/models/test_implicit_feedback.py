@@ -12,11 +12,15 @@ from cinerec.models.registry import create_model
 from tests.conftest import make_ratings_dataset
 
 
-def test_ease_matches_dense_closed_form() -> None:
+@pytest.mark.parametrize("weighting", ["binary", "rating"])
+def test_ease_matches_dense_closed_form(weighting: str) -> None:
     d = make_ratings_dataset(n_users=30, n_items=20, density=0.3, seed=1)
     lam = 7.0
-    m = create_model("ease", reg=lam).fit(d)
-    X = d.to_csr(values=None).toarray().astype(np.float64)
+    m = create_model("ease", reg=lam, weighting=weighting).fit(d)
+    if weighting == "binary":  # the paper's form
+        X = d.to_csr(values=None).toarray().astype(np.float64)
+    else:  # the default: entries r / max rating
+        X = d.to_csr().toarray().astype(np.float64) / d.rating_scale[1]
     P = np.linalg.inv(X.T @ X + lam * np.eye(d.n_items))
     B = np.eye(d.n_items) - P / np.diag(P)[None, :]
     np.testing.assert_allclose(np.diag(B), 0.0, atol=1e-9)
@@ -31,7 +35,7 @@ def test_ease_refuses_too_many_items() -> None:
 
 def test_ease_rating_weighting_changes_scores() -> None:
     d = make_ratings_dataset(n_users=30, n_items=20, seed=3)
-    a = create_model("ease", reg=5.0).fit(d).score(np.arange(3))
+    a = create_model("ease", reg=5.0, weighting="binary").fit(d).score(np.arange(3))
     b = create_model("ease", reg=5.0, weighting="rating").fit(d).score(np.arange(3))
     assert not np.allclose(a, b)
 

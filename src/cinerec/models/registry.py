@@ -36,6 +36,7 @@ _REGISTRY: dict[str, str] = {
     "multimodal": "cinerec.models.content.multimodal:Multimodal",
     "gru4rec": "cinerec.models.sequence.gru4rec:GRU4Rec",
     "sasrec": "cinerec.models.sequence.sasrec:SASRec",
+    "blend": "cinerec.models.blend:Blend",
 }
 
 

@@ -55,6 +55,8 @@ PER_MODEL: dict[str, dict[str, Any]] = {
     "feature-mlp": {"batch_size": 64, "user_factors": 8, "item_factors": 8},
     # The metadata tower only: the text tower needs the content extra's encoder.
     "multimodal": {"batch_size": 128, "modalities": ("meta",), "factors": 8},
+    "blend": {"members": [{"name": "svd", "params": {"n_factors": 8, "epochs": 12}},
+                          {"name": "item-knn", "params": {"k": 20}}, {"name": "bias"}]},
 }  # fmt: skip
 
 #: Accuracy bands on `battery_data()` with `fast_config`: warm-test RMSE (lo, hi) for
@@ -84,6 +86,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "feature-mlp": {"rmse": (0.53, 0.61)},  # 0.555-0.569 over seeds 42, 1, 2
     "text-hybrid": {"rmse": (0.58, 0.65)},  # 0.600-0.609
     "multimodal": {"rmse": (0.47, 0.56)},  # 0.499-0.518 (metadata tower)
+    "blend": {"rmse": (0.49, 0.55)},  # 0.509-0.519 over seeds 42, 1, 2 (members svd, item-knn, bias)
 }
 RELEVANT = 3.5
 
