@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +39,16 @@ def load_sections(store: Path) -> tuple[dict[str, Any], dict[str, str]]:
         got = json.loads(f.read_text())
         rows[f.stem], stamps[f.stem] = got["rows"], got["stamp"]
     return rows, stamps
+
+
+def stamp(script: str, args: str, t0: float) -> str:
+    """The line under a section: its time, the command that re-runs it, when."""
+    return (f"section time {time.perf_counter() - t0:.0f} s; `python benchmarks/{script} {args}`, "
+            f"{time.strftime('%Y-%m-%d %H:%M')}")
+
+
+def write_results(store: Path, out: Path, render: Callable[[dict[str, Any], dict[str, str]], str]) -> Path:
+    """Render every kept section of ``store`` into the results file ``out``."""
+    rows, stamps = load_sections(store)
+    fs.write_text(out, render(rows, stamps))
+    return out

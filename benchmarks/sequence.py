@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 import torch
 from _markdown import (  # benchmarks/ is on sys.path when a script runs
-    load_sections,
     save_section,
+    stamp,
     table,
+    write_results,
 )
 from rich.console import Console
 
-from cinerec._util import fs
 from cinerec.data import load_dataset
 from cinerec.data.splits import make_split
 from cinerec.evaluation.coldstart import cold_start_curve, cold_start_split
@@ -212,12 +212,8 @@ def main(argv: list[str] | None = None) -> None:
             out = imbalance_section(ds, a.epochs, console)
         else:
             raise SystemExit(f"unknown section {s!r}")
-        stamp = (f"section time {time.perf_counter() - t0:.0f} s; `python benchmarks/sequence.py --sections {s} "
-                 f"--epochs {a.epochs}`, {time.strftime('%Y-%m-%d %H:%M')}")
-        save_section(STORE, s, out, stamp)
-    store, stamps = load_sections(STORE)
-    fs.write_text(OUT, render(store, stamps))
-    console.print(f"wrote {OUT}")
+        save_section(STORE, s, out, stamp("sequence.py", f"--sections {s} --epochs {a.epochs}", t0))
+    console.print(f"wrote {write_results(STORE, OUT, render)}")
 
 
 if __name__ == "__main__":

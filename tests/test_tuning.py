@@ -57,6 +57,19 @@ def test_tune_writes_a_config_train_takes_and_resumes(ctx, tmp_path, capsys) -> 
     assert {k: saved[k] for k in second["config"]} == second["config"]
 
 
+def test_the_first_trial_is_the_defaults_so_tuning_never_loses_to_them(ctx, tmp_path) -> None:
+    res = tuning.tune("bias", ctx, trials=3, metric="rmse", storage=tmp_path / "b.db", progress=False)
+    first = res.history[0]
+    assert first["params"] == {"reg_u": 15.0, "reg_i": 10.0}  # Bias.Config's defaults
+    assert res.best_value <= first["value"]
+    # a default outside the declared range is not forced in (the space is the contract)
+    cls = model_class("bias")
+    space = check_space(cls)
+    assert tuning.default_point(cls, space, {}) == {"reg_u": 15.0, "reg_i": 10.0}
+    assert tuning.default_point(cls, space, {"reg_u": 80.0}) == {}
+    assert tuning.default_point(cls, {"reg_i": space["reg_i"]}, {"reg_u": 80.0}) == {"reg_i": 10.0}
+
+
 def test_torch_trials_report_every_epoch(ctx, tmp_path) -> None:
     res = tuning.tune("mf-torch", ctx, trials=3, metric="rmse", storage=tmp_path / "mf.db",
                       fixed={"epochs": 3, "n_factors": 8}, progress=False)

@@ -8,7 +8,9 @@ a ranking metric such as ``ndcg@10``, maximised, full catalogue). Models trained
 `Trainer` report their validation loss after every epoch, and Optuna's median pruner
 stops a trial that is worse than the median of the earlier ones at the same epoch.
 
-The study lives in SQLite (``--storage``), so an interrupted search resumes where it
+The first trial of a new study is the model's defaults (when they lie in the space), so
+the best trial is never worse than the defaults on the validation part. The study lives
+in SQLite (``--storage``), so an interrupted search resumes where it
 stopped and ``--trials N`` means N trials in all. The best hyper-parameters (with the
 ones held fixed) are written as a JSON file that ``cinerec train --config`` reads.
 """
@@ -119,6 +121,10 @@ def tune(
         return _score(model, parts, metric, k)
 
     start = time.perf_counter()
+    if not study.trials:
+        baseline = default_point(cls, space, fixed)
+        if baseline:
+            study.enqueue_trial(baseline, user_attrs={"defaults": True})
     left = trials - sum(t.state in finished for t in study.trials)
     if left > 0:
         study.optimize(objective, n_trials=left, timeout=timeout, show_progress_bar=progress,
@@ -136,6 +142,25 @@ def tune(
         history=[{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params}
                  for t in study.trials],
     )
+
+
+def default_point(cls: Any, space: dict[str, Param], fixed: dict[str, Any]) -> dict[str, Any]:
+    """The model's default values of the searched fields, when every one lies in its
+    range: the first trial of a new study, so that the best trial is never worse than
+    the defaults on the validation part ({} when a default is outside the space)."""
+    defaults = cls.Config(**fixed).model_dump()
+    point = {}
+    for name, p in space.items():
+        v = defaults.get(name)
+        inside = (
+            (isinstance(p, (IntRange, FloatRange)) and isinstance(v, (int, float)) and not isinstance(v, bool)
+             and p.lo <= v <= p.hi and (not isinstance(p, IntRange) or (v - p.lo) % p.step == 0))
+            or (isinstance(p, Choice) and v in p.values)
+        )
+        if not inside:
+            return {}
+        point[name] = v
+    return point
 
 
 def write_config(result: TuneResult, path: str | Path) -> Path:

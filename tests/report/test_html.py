@@ -10,7 +10,8 @@ import pytest
 
 from cinerec import experiment_file
 from cinerec.errors import ConfigError
-from cinerec.report.html import run_report
+from cinerec.report import evidence
+from cinerec.report.html import gather_evidence, render, run_report
 from tests.browser import chrome, need_browser, screenshot, severe
 from tests.cli.test_models_cli import _run
 
@@ -47,11 +48,39 @@ def test_the_page_holds_every_model_and_figure_and_needs_nothing_else(run_dir, c
         assert f"<td>{label}</td>" in page
     rmse = results["models"]["mf-torch"]["metrics"]["rmse"]
     assert f"{rmse:.4f}" in page
-    for fig in ("bars-rmse", "bars-ndcg@10", "radar", "losses", "tradeoff"):
+    for fig in ("bars-rmse", "bars-ndcg@10", "radar", "losses", "tradeoff", "tiers_genres", "sigma_vs_mean"):
         assert f"data-testid='figure-{fig}'" in page, fig
     assert results["models"]["mf-torch"]["history"]["epoch"] == [1, 2]  # the loss curve's data
     # self-contained: every image inline, nothing fetched
     assert not re.search(r"""(src|href)=['"](?!data:)""", page)
+    assert page.count("data:image/png;base64,") == 7
+
+
+def test_significance_markers_come_from_paired_tests_against_the_best(run_dir) -> None:
+    """3-epoch svd and 2-epoch mf-torch are far from bias on 10,000 test rows: their RMSE
+    differs from the best model's (bias) beyond chance; the best model is never starred."""
+    results = json.loads((run_dir / "results.json").read_text())
+    ctx, why = evidence.load_run_data(results)
+    assert why is None
+    sig = evidence.significance(results, run_dir, ctx)
+    rmse = {label: e["metrics"]["rmse"] for label, e in results["models"].items()}
+    assert sig.best["rmse"] == min(rmse, key=rmse.get) == "bias"
+    assert "rmse" not in sig.p["bias"]
+    assert sig.p["svd"]["rmse"] < 0.05 and sig.p["mf-torch"]["rmse"] < 0.05
+    page = render(results, gather_evidence(results, run_dir))
+    row = re.search(r"<tr><td>svd</td>(.*?)</tr>", page).group(1)
+    assert "data-testid='sig'" in row
+    bias_row = re.search(r"<tr><td>bias</td>(.*?)</tr>", page).group(1)
+    first_cell = bias_row.split("</td>")[0]  # rmse is the first metric column
+    assert "data-testid='sig'" not in first_cell
+
+
+def test_a_run_whose_data_changed_says_so_instead_of_marking(run_dir) -> None:
+    results = json.loads((run_dir / "results.json").read_text()) | {"fingerprint": "not-this-data"}
+    ctx, why = evidence.load_run_data(results)
+    assert ctx is None and "differs from the run's" in why
+    page = render(results, gather_evidence(results, run_dir))
+    assert "data-testid='evidence-note'" in page and "data-testid='sig'" not in page
     assert page.count("data:image/png;base64,") == 5
 
 
@@ -62,7 +91,7 @@ def test_the_page_renders_in_chromium_without_console_errors(run_dir, tmp_path) 
         d.get(page.as_uri())
         images = d.execute_script(
             "return [...document.images].map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
-        assert len(images) == 5 and all(c and w > 200 and h > 150 for c, w, h in images), images
+        assert len(images) == 7 and all(c and w > 200 and h > 150 for c, w, h in images), images
         rows = d.execute_script("return document.querySelectorAll('[data-testid=metrics] tr').length")
         assert rows == 1 + 4
         screenshot(d, tmp_path, "cinerec-report.png")

@@ -6,7 +6,10 @@ chart per headline metric (paper 004, Fig. 1), a radar chart of every model over
 metrics rescaled to [0, 1] (paper 004, Fig. 2), the training and validation loss per
 epoch of the models trained by the Trainer (paper 003, Fig. 1), and the compression
 trade-off (paper 000, Fig. 3: model bytes against RMSE, marker size the top-K latency).
-Figures are PNGs inside the page (base64): it opens with no network and no other file.
+When the run's data can be loaded again (`cinerec.report.evidence`), values that differ
+from the best model's at p < 0.05 are starred and paper 000's variance figures (Fig. 4)
+of the train part are drawn. Figures are PNGs inside the page (base64): it opens with no
+network and no other file.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ import io
 import json
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cinerec._util import fs
 from cinerec.errors import ConfigError
+from cinerec.report import evidence
+from cinerec.report.evidence import ALPHA
 from cinerec.report.tables import LOWER_IS_BETTER, best_rows, format_value
 
 RESULTS = "results.json"
@@ -50,17 +56,35 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
     return results
 
 
-def run_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the HTML page of ``run_dir`` (default ``run_dir/report.html``)."""
+def run_report(run_dir: str | Path, out: str | Path | None = None, recompute: bool = True) -> Path:
+    """Write the HTML page of ``run_dir`` (default ``run_dir/report.html``). With
+    ``recompute`` the run's data is loaded again for the significance markers and the
+    variance figures (`cinerec.report.evidence`); the page says so when it cannot be."""
     run_dir = Path(run_dir)
     results = load_results(run_dir)
-    page = render(results)
+    page = render(results, gather_evidence(results, run_dir) if recompute else None)
     out = Path(out) if out is not None else run_dir / "report.html"
     fs.write_text(out, page)
     return out
 
 
-def render(results: dict[str, Any]) -> str:
+@dataclass
+class Evidence:
+    """What the page recomputes from the run's data (None fields: not available, see ``note``)."""
+
+    significance: Any = None  # evidence.Significance
+    variance: list[tuple[str, bytes]] = field(default_factory=list)
+    note: str | None = None
+
+
+def gather_evidence(results: dict[str, Any], run_dir: Path) -> Evidence:
+    ctx, why = evidence.load_run_data(results)
+    if ctx is None:
+        return Evidence(note=why)
+    return Evidence(significance=evidence.significance(results, run_dir, ctx), variance=evidence.variance_figures(ctx))
+
+
+def render(results: dict[str, Any], extra: Evidence | None = None) -> str:
     k = int(results.get("k", 10))
     models = results["models"]
     cols = [c for c in ("rmse", "mae", "r2", f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"hit@{k}",
@@ -71,10 +95,17 @@ def render(results: dict[str, Any]) -> str:
         f"<p class='meta'>{_e(results.get('data'))} · split {_e(results.get('split'))} · seed "
         f"{_e(results.get('seed'))} · K={k} · {len(models)} models · written "
         f"{time.strftime('%Y-%m-%d %H:%M')}</p>",
-        "<h2>Metrics</h2>", _table(models, cols),
+        "<h2>Metrics</h2>", _table(models, cols, extra.significance if extra else None),
         "<p class='note'>Best of each column in bold (lower is better for errors, times and size). "
         "Ranking metrics are over the full catalogue minus each user's training items.</p>",
     ]
+    sig = extra.significance if extra else None
+    if sig is not None and sig.best:
+        leaders = ", ".join(f"{_e(m)}: {_e(lab)}" for m, lab in sig.best.items())
+        parts.append(f"<p class='note' data-testid='significance'>Significance against the best model ({leaders}): "
+                     f"<b>*</b> marks a value that differs from the best one at p &lt; {ALPHA} "
+                     "(paired bootstrap of the RMSE difference over the same test rows; Wilcoxon signed-rank "
+                     "test of per-user NDCG); no mark: the difference may be chance.</p>")
     charts = [m for m in (("rmse", "RMSE (lower is better)"), (f"ndcg@{k}", f"NDCG@{k}")) if m[0] in cols]
     if charts:
         parts.append("<h2>Per model (paper 004, Fig. 1)</h2><div class='grid'>")
@@ -95,8 +126,19 @@ def render(results: dict[str, Any]) -> str:
         parts += ["<h2>Compression trade-off (paper 000, Fig. 3)</h2>",
                   _figure(_tradeoff(squeezed), "model bytes against RMSE; marker area: top-K latency p50",
                           "tradeoff")]
-    parts.append("<p class='note'>Not on this page: significance tests (<code>cinerec compare "
-                 "--significance</code>) and the variance figures of paper 000 (<code>cinerec stats</code>).</p>")
+    if extra is not None and extra.variance:
+        parts.append("<h2>Rating variance of the train part (paper 000, Fig. 4)</h2><div class='grid'>")
+        captions = {"tiers_genres.png": "sigma and consistency (1 - sigma / sigma max) per rating tier and genre; "
+                                        "crosses: the paper's claimed sigma",
+                    "sigma_vs_mean.png": "each movie's rating sigma against its mean (movies with >= 10 ratings)"}
+        parts += [_figure(png, captions.get(name, name), name.removesuffix(".png")) for name, png in extra.variance]
+        parts.append("</div>")
+    if extra is None:
+        parts.append("<p class='note'>Significance markers and the variance figures were not computed "
+                     "(<code>recompute=False</code>).</p>")
+    elif extra.note:
+        parts.append(f"<p class='note' data-testid='evidence-note'>No significance markers or variance figures: "
+                     f"{_e(extra.note)}.</p>")
     body = "\n".join(parts)
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(results.get('experiment'))}"
             f" · cinerec</title><style>{_CSS}</style></head><body>{body}</body></html>\n")
@@ -106,14 +148,22 @@ def _e(v: Any) -> str:
     return html.escape("" if v is None else str(v))
 
 
-def _table(models: dict[str, Any], cols: list[str]) -> str:
+def _table(models: dict[str, Any], cols: list[str], sig: Any = None) -> str:
     records = [{"model": label, **e["metrics"]} for label, e in models.items()]
     best = best_rows(records, cols)
     head = "<tr><th>model</th>" + "".join(f"<th>{_e(c)}</th>" for c in cols) + "</tr>"
+    alpha = ALPHA if sig is not None else 0.0
+
+    def mark(label: str, col: str) -> str:
+        p = sig.p.get(label, {}).get(col) if sig is not None else None
+        return (f"<sup data-testid='sig' title='p = {p:.3g} against {_e(sig.best.get(col))}'>*</sup>"
+                if p is not None and p < alpha else "")
+
     rows = []
     for i, rec in enumerate(records):
         cells = "".join(
-            f"<td class='{'best' if i in best.get(c, ()) else ''}'>{_e(format_value(c, rec.get(c)))}</td>"
+            f"<td class='{'best' if i in best.get(c, ()) else ''}'>{_e(format_value(c, rec.get(c)))}"
+            f"{mark(rec['model'], c)}</td>"
             for c in cols
         )
         rows.append(f"<tr><td>{_e(rec['model'])}</td>{cells}</tr>")
@@ -216,4 +266,4 @@ def _tradeoff(models: dict[str, Any]) -> bytes:
     return _png(fig)
 
 
-__all__ = ["load_results", "render", "run_report"]
+__all__ = ["Evidence", "gather_evidence", "load_results", "render", "run_report"]
