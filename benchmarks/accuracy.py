@@ -40,7 +40,7 @@ from cinerec.report import tables
 RESULTS = Path(__file__).parent / "results" / "accuracy.md"
 PARTS = Path(__file__).parent / "results" / "accuracy.d"
 RATING_MODELS = ["mean", "bias", "user-knn", "item-knn", "svd", "svdpp", "als", "mf-torch", "autorec", "ncf"]
-RANKING_MODELS = ["popular", "ials", "ease", "ease@binary"]
+RANKING_MODELS = ["popular", "ials", "ease", "ease@binary", "rank-blend"]
 #: Named variants: "NAME@tag" is model NAME with these hyper-parameters. EASE's default
 #: is rating-weighted (chosen on a validation split carved from the train part,
 #: docs/models-classic.md, never on this test part); "ease@binary" is the paper's form.

@@ -70,6 +70,16 @@ def test_the_first_trial_is_the_defaults_so_tuning_never_loses_to_them(ctx, tmp_
     assert tuning.default_point(cls, {"reg_i": space["reg_i"]}, {"reg_u": 80.0}) == {"reg_i": 10.0}
 
 
+def test_member_weights_are_searched_as_one_list_field(ctx, tmp_path) -> None:
+    fixed = {"members": [{"name": "bias"}, {"name": "popular"}, {"name": "ease", "params": {"reg": 200.0}}]}
+    res = tuning.tune("rank-blend", ctx, trials=3, metric="ndcg@10", storage=tmp_path / "rb.db",
+                      fixed=fixed, progress=False)
+    w = res.config["weights"]
+    assert len(w) == 3 and w[0] == 1.0 and all(0.0 <= x <= 1.5 for x in w[1:])
+    assert res.history[0]["params"] == {"weights[1]": 1.0, "weights[2]": 1.0}  # the defaults: one each
+    model_class("rank-blend")(res.config)  # the written config is one `train --config` takes
+
+
 def test_torch_trials_report_every_epoch(ctx, tmp_path) -> None:
     res = tuning.tune("mf-torch", ctx, trials=3, metric="rmse", storage=tmp_path / "mf.db",
                       fixed={"epochs": 3, "n_factors": 8}, progress=False)

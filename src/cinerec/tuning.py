@@ -29,7 +29,7 @@ from cinerec.data.splits.core import Split
 from cinerec.errors import ConfigError
 from cinerec.experiment import Context
 from cinerec.models.registry import create_model, model_class
-from cinerec.models.search import Choice, FloatRange, IntRange, Param, check_space
+from cinerec.models.search import Choice, FloatRange, IntRange, MemberWeights, Param, check_space
 
 #: Metrics `tune` can optimise, and their direction.
 DIRECTIONS = {"rmse": "minimize", "mae": "minimize"}
@@ -113,8 +113,10 @@ def tune(
     )
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
+    n_members = len(getattr(cls.Config(**fixed), "members", ()) or ())
+
     def objective(trial: optuna.Trial) -> float:
-        params = {name: _suggest(trial, name, p) for name, p in space.items()}
+        params = {name: _suggest(trial, name, p, n_members) for name, p in space.items()}
         model = create_model(model_name, {**fixed, **params})
         callbacks = [_PruneOnEpoch(trial, direction)] if cls.table_backend == "torch" else []
         model.fit(parts.train, parts.test, options={"progress": False}, callbacks=callbacks)
@@ -134,9 +136,10 @@ def tune(
     if not done:
         raise ConfigError(f"no trial of {model_name} finished (pruned or failed: see the study in {storage})")
     best = study.best_trial
+    best_params = decode(best.params, space, n_members)
     return TuneResult(
         model=model_name, metric=metric, direction=direction, best_value=float(best.value),
-        best_params=dict(best.params), config={**fixed, **best.params}, trials=len(study.trials),
+        best_params=best_params, config={**fixed, **best_params}, trials=len(study.trials),
         complete=len(done), pruned=states.count(optuna.trial.TrialState.PRUNED),
         failed=states.count(optuna.trial.TrialState.FAIL), seconds=time.perf_counter() - start,
         history=[{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params}
@@ -149,9 +152,14 @@ def default_point(cls: Any, space: dict[str, Param], fixed: dict[str, Any]) -> d
     range: the first trial of a new study, so that the best trial is never worse than
     the defaults on the validation part ({} when a default is outside the space)."""
     defaults = cls.Config(**fixed).model_dump()
-    point = {}
+    point: dict[str, Any] = {}
     for name, p in space.items():
         v = defaults.get(name)
+        if isinstance(p, MemberWeights):
+            if not (isinstance(v, list) and v and v[0] == 1.0 and all(p.lo <= w <= p.hi for w in v[1:])):
+                return {}
+            point |= {_weight_key(name, j): w for j, w in enumerate(v) if j}
+            continue
         inside = (
             (isinstance(p, (IntRange, FloatRange)) and isinstance(v, (int, float)) and not isinstance(v, bool)
              and p.lo <= v <= p.hi and (not isinstance(p, IntRange) or (v - p.lo) % p.step == 0))
@@ -180,14 +188,30 @@ def _storage_url(storage: str | Path | None) -> str | None:
     return f"sqlite:///{Path(text).resolve()}"
 
 
-def _suggest(trial: Any, name: str, p: Param) -> Any:
+def _weight_key(name: str, j: int) -> str:
+    return f"{name}[{j}]"
+
+
+def decode(raw: dict[str, Any], space: dict[str, Param], n_members: int) -> dict[str, Any]:
+    """A trial's Optuna parameters as config fields (``weights[1]`` .. back into the
+    ``weights`` list, the first member's weight 1)."""
+    out = {k: v for k, v in raw.items() if "[" not in k}
+    for name, p in space.items():
+        if isinstance(p, MemberWeights):
+            out[name] = [1.0] + [float(raw[_weight_key(name, j)]) for j in range(1, n_members)]
+    return out
+
+
+def _suggest(trial: Any, name: str, p: Param, n_members: int = 0) -> Any:
+    if isinstance(p, MemberWeights):
+        return [1.0] + [trial.suggest_float(_weight_key(name, j), p.lo, p.hi, log=p.log) for j in range(1, n_members)]
     if isinstance(p, IntRange):
         return trial.suggest_int(name, p.lo, p.hi, log=p.log, step=p.step)
     if isinstance(p, FloatRange):
         return trial.suggest_float(name, p.lo, p.hi, log=p.log)
     if isinstance(p, Choice):
         return trial.suggest_categorical(name, list(p.values))
-    raise ConfigError(f"search_space[{name!r}]: {p!r} is not an IntRange, FloatRange or Choice")
+    raise ConfigError(f"search_space[{name!r}]: {p!r} is not an IntRange, FloatRange, Choice or MemberWeights")
 
 
 def _score(model: Any, parts: Split, metric: str, k: int) -> float:

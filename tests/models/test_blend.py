@@ -72,7 +72,7 @@ def test_ridge_shrinks_the_member_weights(data) -> None:
     ("members", "message"),
     [
         ([{"name": "no-such-model"}], "no model named"),
-        ([{"name": "ease"}], "does not predict ratings"),
+        ([{"name": "ease"}], "does not predict ratings: use rank-blend"),
         ([{"name": "blend"}], "cannot be a member"),
         ([{"name": "svd", "params": {"n_factors": -3}}], "member 'svd'"),
         ([{"name": "svd", "params": {"colour": 1}}], "member 'svd'"),
@@ -118,3 +118,54 @@ def test_artifact_round_trip_keeps_every_member(fitted, data, tmp_path) -> None:
     assert [m.name for m in back.members_] == ["svd", "item-knn", "bias"]
     assert back.weights() == fitted.weights()
     np.testing.assert_array_equal(back.recommend(7, k=10).items, fitted.recommend(7, k=10).items)
+
+
+# ---- rank-blend ---------------------------------------------------------------------
+RANK_MEMBERS = [{"name": "ease", "params": {"reg": 20.0}}, {"name": "item-knn", "params": {"k": 20}}]
+
+
+def test_rank_blend_is_the_weighted_sum_of_per_user_standardised_scores(data) -> None:
+    train = data[0]
+    blend = create_model("rank-blend", members=RANK_MEMBERS, weights=[1.0, 0.5]).fit(train, options=QUIET)
+    users = np.array([3, 7, 11])
+    warm = train.item_counts > 0
+    want = 0.0
+    for spec, w in zip(RANK_MEMBERS, [1.0, 0.5], strict=True):
+        s = create_model(spec["name"], spec["params"]).fit(train, options=QUIET).score(users).astype(np.float64)
+        v = s[:, warm]
+        want = want + w * (v - v.mean(axis=1, keepdims=True)) / v.std(axis=1, keepdims=True)
+    np.testing.assert_allclose(blend.score(users)[:, warm], want, rtol=1e-4, atol=1e-4)
+    # weight 0 on item-knn ranks exactly as ease does
+    only_ease = create_model("rank-blend", members=RANK_MEMBERS, weights=[1.0, 0.0]).fit(train, options=QUIET)
+    ease = create_model("ease", reg=20.0).fit(train, options=QUIET)
+    np.testing.assert_array_equal(only_ease.recommend(7, k=10).items, ease.recommend(7, k=10).items)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"weights": [1.0]}, "one weight per member"),
+        ({"weights": [1.0, -0.2]}, ">= 0"),
+        ({"weights": [0.0, 0.0]}, "at least one weight"),
+        ({"members": [{"name": "rank-blend"}]}, "cannot be a member"),
+    ],
+)
+def test_rank_blend_refuses_bad_weights(config, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        create_model("rank-blend", config)
+
+
+def test_rank_blend_members_without_weights_weigh_one_each() -> None:
+    m = create_model("rank-blend", members=[{"name": "ease"}, {"name": "popular"}, {"name": "svd"}])
+    assert m.config.weights == [1.0, 1.0, 1.0]
+
+
+def test_rank_blend_round_trips_and_folds_in(data, tmp_path) -> None:
+    blend = create_model("rank-blend", members=RANK_MEMBERS).fit(data[0], options=QUIET)
+    back = load_model(save_model(blend, tmp_path / "rb"))
+    np.testing.assert_array_equal(back.score(np.arange(10)), blend.score(np.arange(10)))
+    history = blend.train_history(7)
+    rec = back.recommend(Query(history=history), k=10)
+    assert rec.basis == "fold-in" and not np.isin(rec.items, history.items).any()
+    why = back.explain(7, int(back.recommend(7, k=1).items[0]))
+    assert isinstance(why, ScoreBreakdown) and [p[0].split(" ")[0] for p in why.parts] == ["ease", "item-knn"]

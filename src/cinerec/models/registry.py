@@ -37,6 +37,7 @@ _REGISTRY: dict[str, str] = {
     "gru4rec": "cinerec.models.sequence.gru4rec:GRU4Rec",
     "sasrec": "cinerec.models.sequence.sasrec:SASRec",
     "blend": "cinerec.models.blend:Blend",
+    "rank-blend": "cinerec.models.blend:RankBlend",
 }
 
 

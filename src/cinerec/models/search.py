@@ -38,7 +38,18 @@ class Choice:
     values: tuple[Any, ...]
 
 
-Param = IntRange | FloatRange | Choice
+@dataclass(frozen=True)
+class MemberWeights:
+    """A list field with one weight per member of a stack (``members``): the first
+    member's weight is held at 1 (the scale is free) and each other one searched in
+    [lo, hi]."""
+
+    lo: float
+    hi: float
+    log: bool = False
+
+
+Param = IntRange | FloatRange | Choice | MemberWeights
 
 
 def check_space(model_cls: Any) -> dict[str, Param]:

@@ -57,6 +57,8 @@ PER_MODEL: dict[str, dict[str, Any]] = {
     "multimodal": {"batch_size": 128, "modalities": ("meta",), "factors": 8},
     "blend": {"members": [{"name": "svd", "params": {"n_factors": 8, "epochs": 12}},
                           {"name": "item-knn", "params": {"k": 20}}, {"name": "bias"}]},
+    "rank-blend": {"members": [{"name": "ease", "params": {"reg": 20.0}}, {"name": "item-knn", "params": {"k": 20}}],
+                   "weights": [1.0, 0.3]},
 }  # fmt: skip
 
 #: Accuracy bands on `battery_data()` with `fast_config`: warm-test RMSE (lo, hi) for
@@ -86,6 +88,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "feature-mlp": {"rmse": (0.53, 0.61)},  # 0.555-0.569 over seeds 42, 1, 2
     "text-hybrid": {"rmse": (0.58, 0.65)},  # 0.600-0.609
     "multimodal": {"rmse": (0.47, 0.56)},  # 0.499-0.518 (metadata tower)
+    "rank-blend": {"hit_rate": 0.40},  # 0.476 here (ease 0.444, item-knn 0.481)
     "blend": {"rmse": (0.49, 0.55)},  # 0.509-0.519 over seeds 42, 1, 2 (members svd, item-knn, bias)
 }
 RELEVANT = 3.5
