@@ -45,6 +45,7 @@ from cinerec._util import fs
 from cinerec.data import load_dataset
 from cinerec.data.metadata import read_tmdb, tmdb_vote_dataset, with_metadata
 from cinerec.data.splits import make_split
+from cinerec.evaluation.metrics import normalised_rating_metrics
 from cinerec.evaluation.protocol import evaluate
 from cinerec.models.registry import create_model
 
@@ -111,21 +112,9 @@ def _history(model) -> dict[str, Any]:
 
 def _normalised(model, split) -> dict[str, float]:
     """Paper 004's metrics on the [0, 1] scale and liked/not precision and recall."""
-    lo, hi = split.train.rating_scale
     t = split.test
-    pred = model.predict(t.users, t.items).astype(np.float64)
-    y, p = (t.ratings - lo) / (hi - lo), (pred - lo) / (hi - lo)
-    sq = (p - y) ** 2
-    liked, said = t.ratings >= LIKED, pred >= LIKED
-    tp = float((liked & said).sum())
-    return {
-        "n_r2": float(1 - sq.sum() / ((y - y.mean()) ** 2).sum()),
-        "n_mae": float(np.abs(p - y).mean()),
-        "n_mse": float(sq.mean()),
-        "n_rmse": float(np.sqrt(sq.mean())),
-        "precision": tp / max(float(said.sum()), 1.0),
-        "recall": tp / max(float(liked.sum()), 1.0),
-    }
+    pred = model.predict(t.users, t.items)
+    return normalised_rating_metrics(t.ratings, pred, split.train.rating_scale, LIKED)
 
 
 def accuracy_section(ds, spec: str, labels: list[str], console: Console) -> list[dict]:

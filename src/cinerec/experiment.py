@@ -38,12 +38,34 @@ class Context:
     seed: int
 
 
-def load_context(data: str, split_spec: str, seed: int = 42, progress: bool = True) -> Context:
+#: Data names that are no MovieLens release but a task built from another file of the
+#: data home: ``tmdb-votes`` is paper 003's (`cinerec.data.metadata.tmdb_vote_dataset`).
+DERIVED_DATA = ("tmdb-votes",)
+
+
+def load_data(data: str, progress: bool = True) -> Dataset:
+    """A MovieLens release or folder (`cinerec.data.load_dataset`), or a `DERIVED_DATA` name."""
     from cinerec.data import load_dataset
+
+    if data == "tmdb-votes":
+        from cinerec.data.metadata import read_tmdb, tmdb_vote_dataset
+        from cinerec.data.metadata.enrich import TMDB_FILE
+        from cinerec.data.store import data_home
+        from cinerec.errors import DatasetUnavailable
+
+        path = data_home() / TMDB_FILE
+        if not path.is_file():
+            raise DatasetUnavailable(f"data 'tmdb-votes' is built from {path}, which does not exist; "
+                                     f"save the Kaggle '{TMDB_FILE}' there")
+        return tmdb_vote_dataset(read_tmdb(path))
+    return load_dataset(data, progress=progress)
+
+
+def load_context(data: str, split_spec: str, seed: int = 42, progress: bool = True) -> Context:
     from cinerec.data.splits import make_split
 
     seed = validate.seed(seed)
-    dataset = load_dataset(data, progress=progress)
+    dataset = load_data(data, progress=progress)
     return Context(data=data, dataset=dataset, split=make_split(dataset, split_spec, seed=seed), seed=seed)
 
 

@@ -89,6 +89,42 @@ class ModelSpec(_Strict):
         return self.label or self.name
 
 
+class PaperCell(_Strict):
+    """One number of a paper's table and what cinerec measures for it (`cinerec.reproduce`)."""
+
+    table: str = Field(description="the paper's table, as it names it")
+    row: str = Field(description="the row label of the paper's table")
+    metric: str = Field(description="the metric as the paper prints it (RMSE, Precision@10 ...)")
+    claimed: float | str | None = Field(
+        None, description="the paper's number; or a claim about an order: '>LABEL' / '<LABEL' (better or "
+        "lower than that model on the same key); or any other text (shown, not checked)")
+    model: str | None = Field(None, description="label of the run's model that measures it (LABEL+METHOD "
+                              "for a compressed one); none for data measurements (variance:...)")
+    key: str | None = Field(None, description="what is measured: a results.json metric (rmse, ndcg@10 ...) "
+                            "or a derived key (`cinerec.reproduce.DERIVED`)")
+    reason: str = Field("", description="one line: why ours differs (protocol, data, an implausible claim)")
+    not_run: str | None = Field(None, description="why this cell cannot be measured here (then no key)")
+    tolerance: float = Field(0.01, ge=0, description="relative difference still counted as agreement")
+
+    @model_validator(mode="after")
+    def _measured_or_not_run(self) -> PaperCell:
+        if (self.key is None) == (self.not_run is None):
+            raise ValueError(f"cell {self.table}/{self.row}/{self.metric}: give exactly one of key and not_run")
+        if self.key is not None and self.model is None and not self.key.startswith("variance:"):
+            raise ValueError(f"cell {self.table}/{self.row}/{self.metric}: key {self.key!r} needs a model label")
+        return self
+
+
+class PaperSpec(_Strict):
+    """A paper reproduction: the paper's tables as cells, each tied to what the run measures."""
+
+    id: str = Field(description="paper-NNN, the name `cinerec reproduce` takes")
+    title: str
+    file: str | None = Field(None, description="the paper's text file, for the reader")
+    notes: list[str] = Field(default_factory=list, description="lines printed under the table")
+    cells: list[PaperCell] = Field(min_length=1)
+
+
 class ExperimentFile(_Strict):
     name: str
     output: str = Field(description="folder for the artifacts and results.json (relative: to the file)")
@@ -96,23 +132,41 @@ class ExperimentFile(_Strict):
     split: SplitSpec = SplitSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
     models: list[ModelSpec] = Field(min_length=1)
+    paper: PaperSpec | None = Field(None, description="the paper this file reproduces (`cinerec reproduce`)")
 
     @model_validator(mode="after")
     def _unique_labels(self) -> ExperimentFile:
-        keys = [m.key for m in self.models]
-        keys += [f"{m.key}+{c}" for m in self.models for c in m.compress]
+        keys = self.labels()
         dup = sorted({k for k in keys if keys.count(k) > 1})
         if dup:
             raise ValueError(f"labels must be unique, repeated: {dup} (give the models a label)")
         return self
+
+    @model_validator(mode="after")
+    def _cells_name_models(self) -> ExperimentFile:
+        known = set(self.labels())
+        for cell in self.paper.cells if self.paper else []:
+            refs = [cell.model] if cell.model else []
+            if isinstance(cell.claimed, str) and cell.claimed[:1] in "<>" and cell.claimed[1:].strip():
+                refs.append(cell.claimed[1:].strip())
+            missing = [r for r in refs if r not in known]
+            if missing:
+                raise ValueError(f"paper cell {cell.table}/{cell.row}/{cell.metric} names {missing}, "
+                                 f"not a model of this file ({', '.join(sorted(known))})")
+        return self
+
+    def labels(self) -> list[str]:
+        """Every result label of the run: each model's, then each compressed copy's."""
+        return [m.key for m in self.models] + [f"{m.key}+{c}" for m in self.models for c in m.compress]
 
 
 def schema() -> dict[str, Any]:
     return ExperimentFile.model_json_schema()
 
 
-def load(path: str | Path) -> tuple[ExperimentFile, Path]:
-    """The validated experiment and its output folder (relative paths: to the file)."""
+def load(path: str | Path, output: str | Path | None = None) -> tuple[ExperimentFile, Path]:
+    """The validated experiment and its output folder (relative paths: to the file;
+    ``output`` given: that folder instead of the file's)."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -125,14 +179,17 @@ def load(path: str | Path) -> tuple[ExperimentFile, Path]:
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()[:10])
         raise ConfigError(f"{path}: {problems}") from None
+    if output is not None:
+        return exp, Path(output)
     out = Path(exp.output)
     return exp, out if out.is_absolute() else path.parent / out
 
 
-def run(path: str | Path, progress: bool = True, options: Any = None) -> dict[str, Any]:
+def run(path: str | Path, progress: bool = True, options: Any = None,
+        output: str | Path | None = None) -> dict[str, Any]:
     """Run (or finish) the experiment in ``path``; the results dict also written to
-    ``OUTPUT/results.json``."""
-    exp, out = load(path)
+    ``OUTPUT/results.json`` (``output``: another folder than the file's)."""
+    exp, out = load(path, output)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / RESULTS
     done = _finished(results_path, exp)

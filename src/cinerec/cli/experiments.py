@@ -1,5 +1,6 @@
-"""Experiments: `cinerec run FILE.toml` (experiment files) and `cinerec tune MODEL`
-(hyper-parameter search with Optuna on a validation part of train)."""
+"""Experiments: `cinerec run FILE.toml` (experiment files), `cinerec reproduce paper-002`
+(a paper's tables beside ours) and `cinerec tune MODEL` (hyper-parameter search with
+Optuna on a validation part of train)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,38 @@ def register(app: typer.Typer) -> None:
             typer.echo("\n".join(lines))
         else:
             console().print("\n".join(lines))
+
+    @app.command("reproduce")
+    def reproduce_cmd(
+        paper: Annotated[str | None, typer.Argument(
+            metavar="PAPER", help="paper-000 .. paper-004 (see --list), or an experiment file with a [paper] table")]
+        = None,
+        out: Annotated[Path | None, typer.Option(help="run folder (default runs/PAPER); resumable")] = None,
+        list_: Annotated[bool, typer.Option("--list", help="list the shipped reproductions")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+        fmt: Annotated[str, typer.Option("--format", help="table|json|md")] = "table",
+    ) -> None:
+        """Run a paper's experiment with cinerec's models and print the paper's tables beside
+        ours, cell by cell, with the difference and why they differ; the table is also
+        written to OUT/reproduction.md (and .json)."""
+        from cinerec import reproduce
+
+        if list_:
+            for name in reproduce.available():
+                _, spec, _ = reproduce.load_paper(name)
+                typer.echo(f"{name}  {spec.title}")
+            return
+        if paper is None:
+            raise ConfigError(f"give a paper ({', '.join(reproduce.available())}) or --list")
+        if fmt not in ("table", "json", "md"):
+            raise ConfigError(f"--format must be table, json or md, got {fmt!r}")
+        rep = reproduce.reproduce(paper, out=out, progress=not quiet)
+        if fmt == "json":
+            typer.echo(json.dumps(rep.to_dict(), indent=2, default=str))
+        elif fmt == "md":
+            typer.echo(rep.to_markdown())
+        else:
+            _print_reproduction(rep)
 
     @app.command("report")
     def report_cmd(
@@ -110,3 +143,27 @@ def register(app: typer.Typer) -> None:
         for name, value in sorted(result.config.items()):
             c.print(f"  {name} = {value!r}")
         c.print(f"wrote {out}: cinerec train {model} --config {out}")
+
+
+def _print_reproduction(rep) -> None:
+    from rich.table import Table
+
+    from cinerec.reproduce import fmt_claim, fmt_difference, fmt_value
+
+    styles = {"agrees": "green", "holds": "green", "differs": "yellow", "fails": "red", "not run": "dim",
+              "missing": "red"}
+    t = Table(title=f"{rep.paper}: {rep.title}", show_lines=False)
+    for name, justify in (("table", "left"), ("row", "left"), ("metric", "left"), ("paper", "right"),
+                          ("cinerec", "right"), ("difference", "right"), ("verdict", "left"), ("reason", "left")):
+        t.add_column(name, justify=justify, overflow="fold")
+    for r in rep.rows:
+        t.add_row(r.table, r.row, r.metric, fmt_claim(r.claimed), fmt_value(r.measured), fmt_difference(r),
+                  f"[{styles.get(r.verdict, '')}]{r.verdict}[/]" if r.verdict in styles else r.verdict, r.reason)
+    c = console()
+    c.print(t)
+    s = rep.setup
+    c.print(f"data {s['data']}, split {s['split']} seed {s['seed']}, K {s['k']}; {rep.seconds:.0f} s"
+            + (f" ({len(s['reused'])} models read back)" if s.get("reused") else ""))
+    for note in rep.notes:
+        c.print(f"- {note}")
+    c.print(f"wrote {Path(rep.out) / 'reproduction.md'}")

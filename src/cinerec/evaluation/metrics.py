@@ -66,6 +66,31 @@ def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return 1.0 - float(np.sum((p - t) ** 2)) / sst
 
 
+def normalised_rating_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, scale: tuple[float, float], liked: float = 3.5
+) -> dict[str, float]:
+    """Paper 004's metrics: R², MAE, MSE and RMSE on the MinMax-normalised rating
+    ``(r - lo) / (hi - lo)``, and precision / recall of "liked" (``rating >= liked``)
+    read off the predicted rating (``n_r2``, ``n_mae``, ``n_mse``, ``n_rmse``,
+    ``precision``, ``recall``)."""
+    t, p = _pair(y_true, y_pred)
+    lo, hi = float(scale[0]), float(scale[1])
+    if not hi > lo:
+        raise EvaluationError(f"rating scale {scale} must have lo < hi")
+    y, q = (t - lo) / (hi - lo), (p - lo) / (hi - lo)
+    sq = (q - y) ** 2
+    was, said = t >= liked, p >= liked
+    tp = float((was & said).sum())
+    return {
+        "n_r2": r2(y, q),
+        "n_mae": float(np.abs(q - y).mean()) if t.size else float("nan"),
+        "n_mse": float(sq.mean()) if t.size else float("nan"),
+        "n_rmse": float(np.sqrt(sq.mean())) if t.size else float("nan"),
+        "precision": tp / max(float(said.sum()), 1.0),
+        "recall": tp / max(float(was.sum()), 1.0),
+    }
+
+
 # ---------------------------------------------------------------------------------
 # Ranking
 # ---------------------------------------------------------------------------------
@@ -208,6 +233,27 @@ def ranking_metrics(
         v[~has_rel] = np.nan
     out["n_rel"] = n_rel
     return out
+
+
+def own_items_topk(users: np.ndarray, items: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(user indices, top-K lists) when each user's candidates are only his own test
+    items (``users`` / ``items`` / ``scores``: one test row each), the protocol of
+    papers 002 and 004. See the module docstring for why it inflates every metric."""
+    users, items, scores = np.asarray(users), np.asarray(items), np.asarray(scores, dtype=np.float64)
+    if not users.shape == items.shape == scores.shape:
+        raise EvaluationError("users, items and scores must have one value per test row")
+    if k <= 0:
+        raise EvaluationError(f"k must be positive, got {k}")
+    order = np.lexsort((items, -scores, users))  # by user, best score first, ties to the lower item
+    u, it = users[order], items[order]
+    start = np.flatnonzero(np.r_[True, u[1:] != u[:-1]]) if u.size else np.zeros(0, dtype=np.int64)
+    pos = np.arange(u.size) - np.repeat(start, np.diff(np.r_[start, u.size]))
+    keep = pos < k
+    out_users = u[start]
+    row = np.searchsorted(out_users, u[keep])
+    top = np.full((out_users.size, k), -1, dtype=np.int64)
+    top[row, pos[keep]] = it[keep]
+    return out_users, top
 
 
 def mean_metrics(per_user: dict[str, np.ndarray]) -> dict[str, float]:
