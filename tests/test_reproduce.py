@@ -298,3 +298,23 @@ def test_cli_lists_and_reproduces(tiny_run, capsys) -> None:
     assert md.startswith("# paper-tiny: a tiny paper") and "| Variance | high tier | sigma | 0.8900 |" in md
     table = _run(capsys, "reproduce", str(path), "--out", str(root / "run"), "--quiet")
     assert "not run" in table and "reproduction.md" in table
+
+
+def test_own_items_metrics_of_a_ranking_model_use_its_catalogue_scores() -> None:
+    """A ranking-only model (ease) is ranked by its catalogue scores of each user's own
+    test movies: the same value as scoring user by user."""
+    from cinerec.data.splits import make_split
+    from cinerec.evaluation.metrics import own_items_topk as topk
+    from cinerec.models.registry import create_model
+    from cinerec.reproduce import own_items_metrics
+    from tests.conftest import make_ratings_dataset
+
+    split = make_split(make_ratings_dataset(n_users=40, n_items=30, density=0.4, seed=5), "random:0.7", seed=1)
+    model = create_model("ease", reg=5.0).fit(split.train, options={"progress": False})
+    test = split.test
+    by_user = np.array([model.score(np.array([u]))[0, i] for u, i in zip(test.users, test.items, strict=True)])
+    rel = relevance_matrix(test.users, test.items, test.ratings, split.train.n_users, split.train.n_items, 4.0)
+    users, top = topk(test.users, test.items, by_user, 5)
+    keep = np.diff(rel.indptr)[users] > 0
+    want = mean_metrics(ranking_metrics(top[keep], rel[users[keep]], 5))["ndcg"]
+    assert own_items_metrics(model, split, "ndcg@5") == pytest.approx(want)

@@ -303,15 +303,17 @@ def own_items_metrics(model: Any, split: Any, name_k: str, default_k: int = 10, 
     names = {"precision": "precision", "recall": "recall", "f1": "f1", "ndcg": "ndcg", "hit": "hit", "map": "ap"}
     if name not in names:
         raise ConfigError(f"own:{name_k}: takes one of {', '.join(names)} (with @K)")
+    test = split.test
     if not getattr(model, "predicts_ratings", True):
-        scores_of = model.score
-        test = split.test
+        # a ranking-only model: its catalogue scores of each user's own test items, one
+        # `score` call per block of users
+        users_u, row_of = np.unique(test.users, return_inverse=True)
         scores = np.empty(test.n_ratings)
-        for u in np.unique(test.users):  # a ranking-only model: its scores of the user's own items
-            rows = np.flatnonzero(test.users == u)
-            scores[rows] = np.asarray(scores_of(np.array([u])))[0, test.items[rows]]
+        for s in range(0, users_u.size, 1024):
+            block = np.flatnonzero((row_of >= s) & (row_of < s + 1024))
+            catalogue = np.asarray(model.score(users_u[s : s + 1024]), dtype=np.float64)
+            scores[block] = catalogue[row_of[block] - s, test.items[block]]
     else:
-        test = split.test
         scores = np.asarray(model.predict(test.users, test.items), dtype=np.float64)
     rel = relevance_matrix(test.users, test.items, test.ratings, split.train.n_users, split.train.n_items, threshold)
     users, top = own_items_topk(test.users, test.items, scores, k)
