@@ -166,7 +166,7 @@ def test_sentence_encoder_caches_unit_rows(tmp_path: Path, monkeypatch: pytest.M
     assert info["cached"] is False
     assert first.shape == (3, enc.dim) and first.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
-    assert list((tmp_path / "cache" / "text").glob("*.npy"))  # written under $CINEREC_CACHE
+    assert list((tmp_path / "cache" / "text").glob("*.npz"))  # written under $CINEREC_CACHE
     second, info2 = SentenceEncoder().encode_cached(texts)
     assert info2["cached"] is True
     np.testing.assert_array_equal(second, first)

@@ -423,6 +423,61 @@ def test_multimodal_new_movie_reads_its_poster(
     assert np.isfinite(with_poster).all() and np.abs(with_poster - without).max() > 1e-4
 
 
+@pytest.fixture(scope="module")
+def pretrained_visual(
+    ds: Dataset, split: Split, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Multimodal, np.ndarray, Path]:
+    """Multimodal over posters read by a tiny ViT with random weights, saved locally."""
+    transformers = pytest.importorskip("transformers", reason="the content extra installs transformers")
+    torch.manual_seed(0)
+    vit = tmp_path_factory.mktemp("vit")
+    transformers.ViTModel(transformers.ViTConfig(
+        image_size=16, patch_size=4, hidden_size=12, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=24)).save_pretrained(vit)  # fmt: skip
+    folder = tmp_path_factory.mktemp("posters-vit")
+    has = _write_posters(ds, folder)
+    cfg = FAST["multimodal"] | {"modalities": ("meta", "visual"), "posters": str(folder), "vision_encoder": str(vit)}
+    return create_model("multimodal", cfg).fit(split.train, options=OPTS), has, folder
+
+
+def test_multimodal_reads_posters_through_a_pretrained_vision_model(
+    pretrained_visual: tuple[Multimodal, np.ndarray, Path], split: Split, tmp_path: Path
+) -> None:
+    from cinerec.features.images import ImageEncoder
+
+    model, has, folder = pretrained_visual
+    m = model.module_
+    ids = split.train.items_meta.sort("item").get_column("movieId").to_numpy()
+    want, want_has = ImageEncoder(model.config.vision_encoder).encode_posters(folder, ids)
+    assert m.posters.dtype == torch.float32 and tuple(m.posters.shape) == (len(has), 12)
+    np.testing.assert_array_equal(m.has_poster.cpu().numpy(), has)
+    np.testing.assert_allclose(m.posters.cpu().numpy(), want, rtol=1e-5, atol=1e-6)  # frozen: still the encoder's
+    assert isinstance(m.encoders["visual"], nn.Linear)
+    users = np.flatnonzero(split.train.user_counts > 0)[:30]
+    with_poster = np.flatnonzero(has)[:20]
+    u, i = np.repeat(users, with_poster.shape[0]), np.tile(with_poster, users.shape[0])
+    w = model.modality_weights(u, i)
+    assert 0.0 < w["visual"] < 1.0 and sum(w.values()) == pytest.approx(1.0, abs=1e-5)
+    # saved and loaded: the same predictions, and a new movie is read through the encoder
+    save_model(model, tmp_path / "mm")
+    loaded = load_model(tmp_path / "mm")
+    test = split.test
+    np.testing.assert_allclose(loaded.predict(test.users, test.items), model.predict(test.users, test.items),
+                               rtol=1e-5, atol=1e-5)
+    from PIL import Image
+
+    Image.fromarray(np.full((12, 12, 3), 230, dtype=np.uint8)).save(folder / "525252.png")
+    row = {"item": [0], "title": ["x"], "year": [2000], "genres": [["F0+", "F1+", "F2-"]]}
+    a = loaded.predict_new_items(users, pl.DataFrame(row | {"movieId": [525252]}))
+    b = loaded.predict_new_items(users, pl.DataFrame(row | {"movieId": [525253]}))
+    assert np.isfinite(a).all() and np.abs(a - b).max() > 1e-4
+
+
+def test_vision_encoder_needs_the_visual_modality() -> None:
+    with pytest.raises(ConfigError, match="visual"):
+        create_model("multimodal", {"modalities": ("meta",), "vision_encoder": "/nowhere"})
+
+
 def test_modalities_are_validated() -> None:
     with pytest.raises(ConfigError, match="modalities"):
         create_model("multimodal", {"modalities": ("audio",)})

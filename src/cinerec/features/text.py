@@ -16,10 +16,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from cinerec.data.store import cache_dir
 from cinerec.errors import ConfigError, DataFormatError
+from cinerec.features.encoded import cached_arrays, folder_fingerprint
 
 PAD, UNK = 0, 1
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W\d_]+)?")  # Unicode letters and digits
@@ -157,13 +155,7 @@ class SentenceEncoder:
 
     @property
     def fingerprint(self) -> str:
-        """Hash of the model's files' names, sizes and mtimes (cheap, changes on update)."""
-        h = hashlib.blake2b(digest_size=12)
-        for p in sorted(self.path.rglob("*")):
-            if p.is_file():
-                st = p.stat()
-                h.update(f"{p.relative_to(self.path)}:{st.st_size}:{int(st.st_mtime)}".encode())
-        return h.hexdigest()
+        return folder_fingerprint(self.path)
 
     def _load(self) -> Any:
         if self._model is None:
@@ -194,27 +186,8 @@ class SentenceEncoder:
         return np.asarray(out, dtype=np.float32)
 
     def encode_cached(self, texts: Sequence[str], progress: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
-        """`encode` through the cache folder; the second value says whether it was a hit
-        and how long encoding (or reading) took."""
-        h = hashlib.blake2b(digest_size=16)
-        h.update(self.fingerprint.encode())
-        for t in texts:
-            h.update(t.encode("utf-8", "replace") + b"\x00")
-        root = cache_dir()
-        path = root / "text" / f"{h.hexdigest()}.npy" if root is not None else None
-        t0 = time.perf_counter()
-        if path is not None and path.is_file():
-            try:
-                arr = np.load(path)
-                if arr.shape[0] == len(texts):
-                    return arr, {"cached": True, "seconds": time.perf_counter() - t0}
-            except (OSError, ValueError):
-                pass  # a damaged entry is recomputed
-        arr = self.encode(texts, progress=progress)
-        if path is not None:
-            from cinerec._util.fs import atomic_file
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_file(path) as tmp, open(tmp, "wb") as f:
-                np.save(f, arr)
-        return arr, {"cached": False, "seconds": time.perf_counter() - t0}
+        """`encode` through the cache folder (`cached_arrays`); the second value says
+        whether it was a hit and how long encoding (or reading) took."""
+        key = [self.fingerprint.encode(), *(t.encode("utf-8", "replace") for t in texts)]
+        arrays, report = cached_arrays("text", key, len(texts), lambda: {"x": self.encode(texts, progress=progress)})
+        return arrays["x"], report

@@ -11,7 +11,10 @@ RMSE). This model builds that item tower from what we have:
 - ``meta``: the encoded item features (`cinerec.features.items`: genres, year, tags,
   TMDB / IMDb columns where joined);
 - ``visual``: posters from a folder of ``<movieId>.jpg`` (``posters=``), through a
-  small CNN trained end to end as paper 001 describes. MovieLens ships no posters;
+  small CNN trained end to end as paper 001 describes, or, with ``vision_encoder=`` a
+  local folder holding a pretrained vision model (ViT as in paper 000, CLIP, ResNet
+  ...; `cinerec.features.images.ImageEncoder`), that model's frozen poster features
+  (encoded once, cached) through a trained projection. MovieLens ships no posters;
   movies without one have the modality masked, not a black image.
 
 Each modality becomes one d-dimensional token; the tokens attend to each other
@@ -40,7 +43,7 @@ from torch import Tensor, nn
 
 from cinerec.data.dataset import Dataset
 from cinerec.errors import ConfigError
-from cinerec.features.images import load_posters
+from cinerec.features.images import ImageEncoder, load_posters
 from cinerec.features.text import SentenceEncoder
 from cinerec.models.content.base import ContentConfig, ContentRecommender, id_keep
 from cinerec.models.explain import Explanation, ScoreBreakdown
@@ -59,6 +62,9 @@ class MultimodalConfig(ContentConfig):
     #: A folder of ``<movieId>.jpg`` posters (needed by the "visual" modality).
     posters: str | None = None
     poster_size: int = Field(32, ge=8, le=128)
+    #: A local folder with a pretrained vision model (config.json + model.safetensors,
+    #: saved by transformers' save_pretrained): its frozen features replace the CNN.
+    vision_encoder: str | None = None
     #: Width of every token and of the user / movie factors (256 and ``reg`` 0.1 measured
     #: best on ml-latest-small random 90/10 among 64/128/256 x 0.02..0.2).
     factors: int = Field(256, ge=1)
@@ -82,6 +88,8 @@ class MultimodalConfig(ContentConfig):
     def _heads_divide_factors(self):
         if self.factors % self.heads:
             raise ValueError(f"factors ({self.factors}) must be a multiple of heads ({self.heads})")
+        if self.vision_encoder is not None and "visual" not in self.modalities:
+            raise ValueError("vision_encoder encodes posters: add 'visual' to modalities")
         return self
 
 
@@ -110,7 +118,8 @@ class MultimodalModule(nn.Module):
         self.modalities = cfg.modalities
         self.register_buffer("item_x", torch.as_tensor(item_x, dtype=torch.float32))
         self.register_buffer("text_x", torch.as_tensor(text_x, dtype=torch.float32))
-        self.register_buffer("posters", torch.as_tensor(posters, dtype=torch.uint8))
+        # uint8 images (B, 3, S, S) for the CNN, or float features (B, f) of a pretrained encoder
+        self.register_buffer("posters", torch.as_tensor(posters))
         self.register_buffer("has_poster", torch.as_tensor(has_poster, dtype=torch.bool))
         self.register_buffer("item_warm", torch.ones(n_items, dtype=torch.bool))
         self.register_buffer("mu", torch.tensor(float(global_mean)))
@@ -128,7 +137,7 @@ class MultimodalModule(nn.Module):
         if "meta" in self.modalities:
             self.encoders["meta"] = nn.Sequential(nn.Linear(item_x.shape[1], 2 * d), nn.ReLU(), nn.Linear(2 * d, d))
         if "visual" in self.modalities:
-            self.encoders["visual"] = PosterCNN(d)
+            self.encoders["visual"] = PosterCNN(d) if posters.ndim == 4 else nn.Linear(posters.shape[1], d)
         k = len(self.modalities)
         self.type_emb = nn.Parameter(torch.zeros(k, d))
         self.cross = nn.MultiheadAttention(d, cfg.heads, batch_first=True)
@@ -237,7 +246,10 @@ class Multimodal(ContentRecommender):
         super().__init__(config, **overrides)
         self.text_dim_ = 0
         self.poster_shape_ = 0
+        #: Width of the pretrained vision features (0: posters go through the CNN).
+        self.image_dim_ = 0
         self.encoding_report_: dict[str, Any] = {}
+        self.visual_report_: dict[str, Any] = {}
 
     def _prepare_content(self, train: Dataset, items: pl.DataFrame) -> None:
         c = self.config
@@ -252,9 +264,16 @@ class Multimodal(ContentRecommender):
         if "visual" in c.modalities:
             if c.posters is None:
                 raise ConfigError("the 'visual' modality needs posters=FOLDER (files <movieId>.jpg)")
-            self._posters, self._has_poster = load_posters(c.posters, items.get_column("movieId").to_numpy(), c.poster_size)
+            ids = items.get_column("movieId").to_numpy()
+            if c.vision_encoder is not None:
+                self._posters, self._has_poster, self.visual_report_ = ImageEncoder(
+                    c.vision_encoder).encode_posters_cached(c.posters, ids, progress=self.options_.progress)
+            else:
+                self._posters, self._has_poster = load_posters(c.posters, ids, c.poster_size)
         self.text_dim_ = int(self._text.shape[1])
-        self.poster_shape_ = int(self._posters.shape[-1])
+        pretrained = self._posters.ndim == 2
+        self.image_dim_ = int(self._posters.shape[1]) if pretrained else 0
+        self.poster_shape_ = 0 if pretrained else int(self._posters.shape[-1])
         self._item_warm = train.item_counts > 0
 
     def build_module(self) -> nn.Module:
@@ -263,7 +282,9 @@ class Multimodal(ContentRecommender):
         if text is None:
             text = np.zeros((n, self.text_dim_), dtype=np.float32)
         posters = getattr(self, "_posters", None)
-        if posters is None:
+        if posters is None and self.image_dim_:
+            posters = np.zeros((n, self.image_dim_), dtype=np.float32)
+        elif posters is None:
             posters = np.zeros((n, 3, self.poster_shape_, self.poster_shape_), dtype=np.uint8)
         has = getattr(self, "_has_poster", None)
         if has is None:
@@ -367,17 +388,23 @@ class Multimodal(ContentRecommender):
             text = SentenceEncoder(c.encoder).encode(item_texts(items, c.text_fields))
         images, has = None, np.zeros(items.height, dtype=bool)
         if "visual" in c.modalities and c.posters is not None and "movieId" in items.columns:
-            imgs, has = load_posters(c.posters, items.get_column("movieId").to_numpy(), c.poster_size)
+            ids = items.get_column("movieId").to_numpy()
+            if self.image_dim_:
+                imgs, has = ImageEncoder(c.vision_encoder).encode_posters(c.posters, ids)
+            else:
+                imgs, has = load_posters(c.posters, ids, c.poster_size)
             images = torch.as_tensor(imgs, device=dev)
         return {"text": torch.as_tensor(text, device=dev), "images": images, "has_image": torch.as_tensor(has, device=dev)}
 
     def artifact_extra(self) -> dict[str, Any]:
-        return super().artifact_extra() | {"text_dim": self.text_dim_, "poster_size": self.poster_shape_}
+        return super().artifact_extra() | {"text_dim": self.text_dim_, "poster_size": self.poster_shape_,
+                                           "image_dim": self.image_dim_}
 
     def apply_artifact_extra(self, extra: dict[str, Any]) -> None:
         super().apply_artifact_extra(extra)
         self.text_dim_ = int(extra.get("text_dim") or 0)
         self.poster_shape_ = int(extra.get("poster_size") or 0)
+        self.image_dim_ = int(extra.get("image_dim") or 0)
 
 
 def item_texts(items: pl.DataFrame, fields: tuple[str, ...]) -> list[str]:
