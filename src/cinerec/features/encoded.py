@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from cinerec.data.store import cache_dir
+from cinerec.errors import ConfigError
 
 
 def folder_fingerprint(path: Path) -> str:
@@ -28,6 +29,33 @@ def folder_fingerprint(path: Path) -> str:
             st = p.stat()
             h.update(f"{p.relative_to(path)}:{st.st_size}:{int(st.st_mtime)}".encode())
     return h.hexdigest()
+
+
+class LocalModel:
+    """A pretrained model kept in a local folder, loaded on first use (``_model``)."""
+
+    def __init__(self, path: Path, device: str = "cpu"):
+        self.path, self.device = path, device
+        self._model: Any = None
+
+    @property
+    def fingerprint(self) -> str:
+        return folder_fingerprint(self.path)
+
+
+def offline_transformers(install_hint: str) -> None:
+    """Before loading a local folder with transformers: never ask the Hub, no progress
+    bars or warnings; a `ConfigError` with ``install_hint`` when transformers is missing."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        raise ConfigError(f"transformers is missing; {install_hint}") from None
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
 
 
 def cached_arrays(

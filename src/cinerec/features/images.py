@@ -23,14 +23,13 @@ re-encode.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cinerec.errors import ConfigError, DataFormatError
-from cinerec.features.encoded import cached_arrays, folder_fingerprint
+from cinerec.features.encoded import LocalModel, cached_arrays, offline_transformers
 
 _SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -73,7 +72,7 @@ def load_posters(folder: str | Path, movie_ids: np.ndarray, size: int = 32) -> t
     return read_posters(poster_files(folder), movie_ids, size)
 
 
-class ImageEncoder:
+class ImageEncoder(LocalModel):
     """Frozen pooled features of a pretrained vision model in a local folder."""
 
     def __init__(self, path: str | Path, device: str = "cpu", batch_size: int = 32):
@@ -82,23 +81,14 @@ class ImageEncoder:
             raise ConfigError(f"{p} is not a vision model folder (no config.json; save one with save_pretrained)")
         if not any((p / w).is_file() for w in ("model.safetensors", "model.safetensors.index.json")):
             raise ConfigError(f"{p} holds no model.safetensors weights")
-        self.path, self.device, self.batch_size = p, device, batch_size
-        self._model: Any = None
-
-    @property
-    def fingerprint(self) -> str:
-        return folder_fingerprint(self.path)
+        super().__init__(p, device)
+        self.batch_size = batch_size
 
     def _load(self) -> Any:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder only: never ask the Hub
-            try:
-                from transformers import AutoModel
-                from transformers.utils import logging as hf_logging
-            except ImportError:
-                raise ConfigError("transformers is missing; pip install 'cinerec[content]'") from None
-            hf_logging.set_verbosity_error()
-            hf_logging.disable_progress_bar()
+            offline_transformers("pip install 'cinerec[content]'")
+            from transformers import AutoModel
+
             try:
                 model = AutoModel.from_pretrained(str(self.path), local_files_only=True, use_safetensors=True)
             except (OSError, ValueError, KeyError) as e:

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from cinerec.errors import ConfigError, DataFormatError
-from cinerec.features.encoded import cached_arrays, folder_fingerprint
+from cinerec.features.encoded import LocalModel, cached_arrays, offline_transformers
 
 PAD, UNK = 0, 1
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W\d_]+)?")  # Unicode letters and digits
@@ -145,29 +144,17 @@ def wordpiece_vectors(vocab: Vocabulary, model: str | Path | None = None) -> tup
     return table, whole / max(len(vocab.tokens), 1)
 
 
-class SentenceEncoder:
+class SentenceEncoder(LocalModel):
     """Mean-pooled, L2-normalised sentence embeddings of a sentence-transformers model."""
 
     def __init__(self, model: str | Path | None = None, device: str = "cpu"):
-        self.path = encoder_dir(model)
-        self.device = device
-        self._model: Any = None
-
-    @property
-    def fingerprint(self) -> str:
-        return folder_fingerprint(self.path)
+        super().__init__(encoder_dir(model), device)
 
     def _load(self) -> Any:
         if self._model is None:
-            # Local folder only: never ask the Hub for anything.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            offline_transformers(INSTALL_HINT)
             try:
                 from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()
-                hf_logging.set_verbosity_error()
             except ImportError:
                 raise ConfigError(f"sentence-transformers is missing; {INSTALL_HINT}") from None
             self._model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
